@@ -1,0 +1,102 @@
+"""Checkpoints: the weights together with the model and schedule configuration they belong to.
+
+A checkpoint is a `torch.save` file of plain data only (dicts, lists, strings, numbers,
+tensors), always read back with `torch.load(weights_only=True)`, so loading never runs
+pickled code. Writes are atomic. Loading rebuilds the model from the stored
+`ModelConfig`; asking for a different architecture fails with a message naming the
+fields that differ.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, ScheduleConfig
+from .files import atomic_write
+from .model import UNet
+from .schedules import NoiseSchedule
+
+FORMAT = "course_lib.checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (in eval mode), its schedule, and the metadata saved with it."""
+
+    model: UNet
+    schedule: NoiseSchedule
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+
+def save_checkpoint(path: str | Path, model: UNet, schedule_config: ScheduleConfig, meta: dict | None = None,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write weights + configs atomically. dtype (e.g. torch.float16) stores floating-point weights smaller;
+    they are cast back to the model's dtype on load. meta: any JSON-like dict (steps, seed, dataset digest...)."""
+    state = {k: (v.detach().cpu().to(dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "model_config": model.config.to_dict(),
+               "schedule_config": schedule_config.to_dict(), "meta": meta or {}, "state_dict": state}
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def read_checkpoint_file(path: str | Path) -> dict:
+    """torch.load(weights_only=True) with clear errors for missing, corrupt or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found; the course's weights live in weights/ "
+                                f"(regenerate them with `make train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, random bytes, or pickled objects that weights_only refuses
+        raise ValueError(f"{path} is not a readable checkpoint (corrupt, truncated, or not saved by course_lib): "
+                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. "
+                         f"Delete it and restore it from git or regenerate it with `make train`.") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a course_lib checkpoint (expected format {FORMAT!r}); "
+                         f"save models with course_lib.checkpoints.save_checkpoint")
+    return payload
+
+
+def config_mismatch(expected: ModelConfig, found: ModelConfig) -> list[str]:
+    """Human-readable list of the fields where two model configs differ."""
+    e, f = expected.to_dict(), found.to_dict()
+    return [f"{k}: checkpoint has {f[k]!r}, expected {e[k]!r}" for k in e if e[k] != f[k]]
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
+                    expect: ModelConfig | None = None) -> Checkpoint:
+    """Rebuild the model stored in `path` on `device` (eval mode, float32).
+    expect: a ModelConfig the checkpoint must match (e.g. the image size of your data)."""
+    payload = read_checkpoint_file(path)
+    try:
+        config = ModelConfig.from_dict(payload["model_config"])
+        schedule_config = ScheduleConfig.from_dict(payload["schedule_config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path} holds an invalid configuration ({e}); it was saved by an incompatible version "
+                         f"of course_lib: regenerate it with `make train`") from None
+    if expect is not None and (diff := config_mismatch(expect, config)):
+        raise ValueError(f"{path} holds a different architecture: " + "; ".join(diff))
+    model = UNet(config)
+    load_weights(model, payload["state_dict"], source=str(path))
+    return Checkpoint(model=model.to(device).eval(), schedule=NoiseSchedule(schedule_config),
+                      meta=payload.get("meta", {}), path=Path(path))
+
+
+def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
+    """load_state_dict with a message naming missing, unexpected and mis-shaped tensors."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{source} does not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                         f"shape mismatches {shapes[:5]}; it was trained for another architecture")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()})

@@ -1,0 +1,99 @@
+"""Every setting of the course in one place, as dataclasses.
+
+A checkpoint stores `ModelConfig` and `ScheduleConfig` beside the weights
+(`to_dict` / `from_dict`), so a model is always rebuilt with the exact
+architecture and noise schedule it was trained with.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+SUPPORTED_IMAGE_SIZES = (16, 28, 32, 64)
+SUPPORTED_CHANNELS = (1, 3)
+SCHEDULE_NAMES = ("linear", "cosine")
+
+
+class _Serialisable:
+    """to_dict / from_dict through plain JSON-safe types (tuples become lists)."""
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__} got unknown fields {unknown}; known fields are {sorted(names)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Serialisable):
+    """The U-Net noise predictor eps_theta(x_t, t, c).
+
+    image_size, channels: the images it denoises (16 px RGB for the sprites).
+    base_channels, channel_mults: width at each resolution; len(channel_mults) levels,
+        the image is halved between levels (16 -> 8 -> 4 for three levels).
+    blocks_per_level: residual blocks per level on the way down (one more on the way up).
+    attention_levels: indices of the levels that get a self-attention layer.
+    context_dim: width of the context vector c (5 one-hot labels for the sprites,
+        10 for MNIST digits, 0 for none). An all-zeros c means "no context".
+    groups: GroupNorm groups. dropout: in the residual blocks.
+    """
+
+    image_size: int = 16
+    channels: int = 3
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    blocks_per_level: int = 1
+    attention_levels: tuple[int, ...] = (2,)
+    context_dim: int = 5
+    groups: int = 8
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.image_size not in SUPPORTED_IMAGE_SIZES:
+            raise ValueError(f"image_size={self.image_size} is not supported; use one of {SUPPORTED_IMAGE_SIZES}")
+        if self.channels not in SUPPORTED_CHANNELS:
+            raise ValueError(f"channels={self.channels} is not supported; use 1 (grey) or 3 (RGB)")
+        if not self.channel_mults or any(m < 1 for m in self.channel_mults):
+            raise ValueError(f"channel_mults={self.channel_mults} must be a non-empty tuple of positive integers")
+        if self.image_size % 2 ** (len(self.channel_mults) - 1):
+            raise ValueError(
+                f"image_size={self.image_size} cannot be halved {len(self.channel_mults) - 1} times; "
+                f"use fewer levels in channel_mults={self.channel_mults}")
+        bad = [i for i in self.attention_levels if not 0 <= i < len(self.channel_mults)]
+        if bad:
+            raise ValueError(f"attention_levels {bad} out of range for {len(self.channel_mults)} levels")
+        widths = [self.base_channels * m for m in self.channel_mults]
+        if any(w % self.groups for w in widths):
+            raise ValueError(f"channel widths {widths} must all be divisible by groups={self.groups}")
+        if self.context_dim < 0 or self.blocks_per_level < 1:
+            raise ValueError("context_dim must be >= 0 and blocks_per_level >= 1")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig(_Serialisable):
+    """The noise schedule of the forward process.
+
+    name: "linear" (beta from beta_start to beta_end, as in Ho et al. 2020 and the
+        original course: 1e-4 to 0.02 over T=500) or "cosine" (Nichol & Dhariwal 2021).
+    T: number of diffusion steps; timesteps are t = 0, ..., T-1 (t = 0 is the
+        least noisy step, x_0 is the data).
+    cosine_s: the small offset s of the cosine schedule.
+    """
+
+    name: str = "linear"
+    T: int = 500
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    cosine_s: float = 0.008
+
+    def __post_init__(self):
+        if self.name not in SCHEDULE_NAMES:
+            raise ValueError(f"unknown schedule {self.name!r}; choose one of {SCHEDULE_NAMES}")
+        if not isinstance(self.T, int) or self.T < 1:
+            raise ValueError(f"T={self.T!r} must be a positive integer number of diffusion steps")
+        if not 0 < self.beta_start < self.beta_end < 1:
+            raise ValueError(f"need 0 < beta_start < beta_end < 1, got {self.beta_start} and {self.beta_end}")

@@ -1,0 +1,47 @@
+"""Between model space and pictures.
+
+The model works in [-1, 1]: x = pixel / 127.5 - 1. For display, images are mapped back
+with (x + 1) / 2 and clipped to [0, 1]. Never rescale each image by its own minimum and
+maximum: that stretches every sprite differently and shifts its colours.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+from .files import atomic_write
+
+
+def to_model_space(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels 0..255 -> float32 in [-1, 1]: x = p / 127.5 - 1."""
+    return pixels.float() / 127.5 - 1.0
+
+
+def to_display(x: torch.Tensor) -> torch.Tensor:
+    """Model space [-1, 1] -> [0, 1] for display: (x + 1) / 2, clipped; the same mapping for every image."""
+    return ((x.detach().float().cpu() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def image_grid(x: torch.Tensor, nrow: int = 8, padding: int = 1, pad_value: float = 1.0) -> torch.Tensor:
+    """A (3, H', W') grid in [0, 1] of a batch (B, C, H, W) in model space, white gaps between images."""
+    if x.dim() != 4:
+        raise ValueError(f"expected a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+    return make_grid(to_display(x), nrow=nrow, padding=padding, pad_value=pad_value)
+
+
+def grid_to_numpy(grid: torch.Tensor):
+    """(C, H, W) in [0, 1] -> (H, W, C) array for matplotlib (grey images keep 3 equal channels)."""
+    return grid.permute(1, 2, 0).numpy()
+
+
+def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 4) -> Path:
+    """Write a batch in model space as a PNG grid, each pixel enlarged `scale` times (nearest neighbour)."""
+    grid = image_grid(x, nrow=nrow)
+    if scale > 1:
+        grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_image(grid, tmp, format=path.suffix.lstrip(".") or "png")
+    return path

@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from course_lib.checkpoints import load_checkpoint, save_checkpoint
+from course_lib.config import ModelConfig, ScheduleConfig
+
+from conftest import TINY
+
+
+def test_round_trip_is_exact(tiny_model, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, ScheduleConfig(name="cosine", T=300), meta={"steps": 12})
+    ckpt = load_checkpoint(path)
+    assert ckpt.model.config == TINY
+    assert ckpt.schedule.config == ScheduleConfig(name="cosine", T=300)
+    assert ckpt.meta == {"steps": 12}
+    for k, v in tiny_model.state_dict().items():
+        assert torch.equal(v, ckpt.model.state_dict()[k]), k
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([3, 4])
+    assert torch.equal(tiny_model(x, t), ckpt.model(x, t))
+    assert not ckpt.model.training
+
+
+def test_half_precision_storage_casts_back(tiny_model, tmp_path):
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "h.pt", tiny_model, ScheduleConfig(), dtype=torch.float16))
+    for k, v in tiny_model.state_dict().items():
+        w = ckpt.model.state_dict()[k]
+        assert w.dtype == v.dtype
+        torch.testing.assert_close(w, v.half().to(v.dtype))
+
+
+def test_no_temporary_file_left_and_existing_file_survives_a_failed_write(tiny_model, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, ScheduleConfig())
+    before = path.read_bytes()
+
+    class Boom(torch.nn.Module):
+        config = TINY
+
+        def state_dict(self):
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint(path, Boom(), ScheduleConfig())
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found.*make train"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_truncated_and_garbage_checkpoints(tiny_model, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, ScheduleConfig())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable checkpoint .*corrupt, truncated"):
+        load_checkpoint(path)
+    path.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_pickled_code_is_never_executed(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path('%s').write_text('pwned')" % (tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "course_lib.checkpoint/1", "payload": Evil()}, path)
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_foreign_file_is_named(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match="not a course_lib checkpoint"):
+        load_checkpoint(path)
+
+
+def test_architecture_mismatch_names_the_fields(tiny_model, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, ScheduleConfig())
+    expected = ModelConfig(**{**TINY.to_dict(), "image_size": 32, "channel_mults": (1, 2)})
+    with pytest.raises(ValueError, match="image_size: checkpoint has 16, expected 32"):
+        load_checkpoint(path, expect=expected)
+
+
+def test_tampered_state_dict_is_reported(tiny_model, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, ScheduleConfig())
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["conv_in.weight"] = torch.zeros(8, 1, 3, 3)
+    del payload["state_dict"]["conv_out.bias"]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"missing \['conv_out.bias'\].*conv_in.weight: \(8, 1, 3, 3\)"):
+        load_checkpoint(path)

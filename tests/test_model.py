@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from course_lib.config import ModelConfig
+from course_lib.model import ResidualBlock, UNet, timestep_embedding
+
+
+@pytest.mark.parametrize("size,channels,context_dim,mults", [
+    (16, 3, 5, (1, 2, 2)), (28, 1, 10, (1, 2, 2)), (32, 3, 0, (1, 2, 2)), (64, 3, 5, (1, 2, 2, 2))])
+def test_output_shape_for_supported_sizes(size, channels, context_dim, mults):
+    cfg = ModelConfig(image_size=size, channels=channels, context_dim=context_dim, base_channels=8,
+                      channel_mults=mults, groups=4)
+    model = UNet(cfg)
+    x = torch.randn(2, channels, size, size)
+    c = torch.zeros(2, context_dim) if context_dim else None
+    assert model(x, torch.tensor([0, 499]), c).shape == x.shape
+
+
+def test_context_none_equals_zeros(tiny_model):
+    x, t = torch.randn(3, 3, 16, 16), torch.tensor([1, 200, 499])
+    torch.testing.assert_close(tiny_model(x, t, None), tiny_model(x, t, torch.zeros(3, 5)))
+
+
+def test_output_depends_on_time_and_context(tiny_model):
+    x = torch.randn(2, 3, 16, 16)
+    a = tiny_model(x, torch.tensor([10, 10]))
+    assert not torch.allclose(a, tiny_model(x, torch.tensor([400, 400])))
+    assert not torch.allclose(a, tiny_model(x, torch.tensor([10, 10]), torch.eye(5)[:2]))
+
+
+def test_forward_is_deterministic_and_has_no_hidden_randomness(tiny_model):
+    """The original course built a fresh random conv in every forward pass; ours must not."""
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([5, 6])
+    torch.manual_seed(1)
+    a = tiny_model(x, t)
+    torch.manual_seed(2)
+    torch.testing.assert_close(a, tiny_model(x, t))
+
+
+def test_residual_shortcut_is_registered_layer():
+    block = ResidualBlock(8, 16, 32, groups=4, dropout=0.0)
+    assert isinstance(block.shortcut, torch.nn.Conv2d)
+    assert "shortcut.weight" in block.state_dict()
+    assert isinstance(ResidualBlock(8, 8, 32, groups=4, dropout=0.0).shortcut, torch.nn.Identity)
+
+
+def test_timestep_embedding_distinct():
+    e = timestep_embedding(torch.arange(500), 32)
+    assert e.shape == (500, 32)
+    assert torch.cdist(e, e).add(torch.eye(500) * 10).min() > 1e-3
+
+
+def test_wrong_image_size_or_channels(tiny_model):
+    with pytest.raises(ValueError, match=r"expects images of shape \(batch, 3, 16, 16\), got \(2, 3, 28, 28\)"):
+        tiny_model(torch.randn(2, 3, 28, 28), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"\(2, 1, 16, 16\)"):
+        tiny_model(torch.randn(2, 1, 16, 16), torch.tensor([1, 2]))
+
+
+def test_wrong_context_width(tiny_model):
+    with pytest.raises(ValueError, match=r"context must have shape \(batch, 5\).*got \(2, 10\)"):
+        tiny_model(torch.randn(2, 3, 16, 16), torch.tensor([1, 2]), torch.zeros(2, 10))
+    no_context = UNet(ModelConfig(base_channels=8, channel_mults=(1, 2), attention_levels=(), context_dim=0, groups=4))
+    with pytest.raises(ValueError, match="built without context"):
+        no_context(torch.randn(2, 3, 16, 16), torch.tensor([1, 2]), torch.zeros(2, 5))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(image_size=20), "image_size=20 is not supported"),
+    (dict(channels=2), "channels=2 is not supported"),
+    (dict(image_size=28, channel_mults=(1, 2, 2, 2)), "cannot be halved 3 times"),
+    (dict(attention_levels=(5,)), "out of range"),
+    (dict(base_channels=12, groups=8), "divisible by groups=8"),
+])
+def test_bad_model_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**kwargs)
+
+
+def test_config_round_trip():
+    cfg = ModelConfig(image_size=32, channel_mults=(1, 2, 4), attention_levels=(2,))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown fields"):
+        ModelConfig.from_dict({**cfg.to_dict(), "n_feat": 64})

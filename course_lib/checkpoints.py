@@ -46,8 +46,9 @@ def save_checkpoint(path: str | Path, model: UNet, schedule_config: ScheduleConf
     return path
 
 
-def read_checkpoint_file(path: str | Path) -> dict:
-    """torch.load(weights_only=True) with clear errors for missing, corrupt or foreign files."""
+def read_checkpoint_file(path: str | Path, fmt: str = FORMAT) -> dict:
+    """torch.load(weights_only=True) of a dict whose "format" is `fmt`, with clear errors for missing,
+    corrupt or foreign files."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found; the course's weights live in weights/ "
@@ -58,9 +59,9 @@ def read_checkpoint_file(path: str | Path) -> dict:
         raise ValueError(f"{path} is not a readable checkpoint (corrupt, truncated, or not saved by course_lib): "
                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. "
                          f"Delete it and restore it from git or regenerate it with `make train`.") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a course_lib checkpoint (expected format {FORMAT!r}); "
-                         f"save models with course_lib.checkpoints.save_checkpoint")
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ValueError(f"{path} is not a course_lib checkpoint of the expected kind (format {fmt!r}); "
+                         f"found {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}")
     return payload
 
 

@@ -4,14 +4,37 @@ The simplified objective of Ho et al. 2020 (eq. 14): pick a random timestep and 
 make x_t in closed form, and regress the noise,
 
     L = E_{x_0, t, eps} || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t, c) ||^2.
+
+`train` runs the loop with context masking, AdamW with warm-up and cosine decay, an EMA of
+the weights, optional bfloat16 autocast, progress bars, and a resumable state written
+atomically every few minutes and on Ctrl-C. Every random draw of step k comes from
+generators seeded with (seed, k), so a run that is stopped and resumed ends with exactly
+the weights of an uninterrupted run.
 """
 from __future__ import annotations
+
+import copy
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
+from .checkpoints import load_weights, read_checkpoint_file, save_checkpoint
+from .config import ModelConfig, ScheduleConfig, TrainConfig
+from .data import ImageDataset
+from .files import atomic_write
+from .model import UNet
 from .schedules import NoiseSchedule
+
+STATE_FORMAT = "course_lib.train-state/1"
+LOG_EVERY = 25  # steps between loss read-backs (each one waits for the device)
 
 
 def mask_context(context: torch.Tensor, p_uncond: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -23,8 +46,168 @@ def mask_context(context: torch.Tensor, p_uncond: float, generator: torch.Genera
 
 def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, context: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mean squared error between the true noise eps and eps_theta(x_t, t, c) at uniformly drawn t."""
-    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
-    eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    """Mean squared error between the true noise eps and eps_theta(x_t, t, c) at uniformly drawn t.
+    t and eps come from `generator` (on its own device) and are moved to x0's device."""
+    gen_device = generator.device if generator is not None else x0.device
+    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=gen_device).to(x0.device)
+    eps = torch.randn(x0.shape, generator=generator, device=gen_device).to(x0.device, x0.dtype)
     x_t = schedule.q_sample(x0, t, eps)
-    return F.mse_loss(model(x_t, t, context), eps)
+    return F.mse_loss(model(x_t, t, context).float(), eps)
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr over cfg.warmup_steps, then cosine decay to 0 at cfg.steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def ema_decay(step: int, cfg: TrainConfig) -> float:
+    """EMA decay with a warm-up, min(decay, (1 + step) / (10 + step)), so early averages forget the random init."""
+    return min(cfg.ema_decay, (1 + step) / (10 + step))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator for every random draw of one training step."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or resumed-to-the-end) run leaves: the EMA model and its history."""
+
+    ema: UNet
+    losses: list[float]
+    steps: int
+    seconds: float
+    images_per_second: float
+    run_dir: Path
+    snapshots: dict[int, Path] = field(default_factory=dict)
+
+
+class GracefulInterrupt:
+    """Turn the first Ctrl-C (SIGINT) into a flag checked between steps, so a step is never cut in half;
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_config: TrainConfig,
+          dataset: ImageDataset, run_dir: str | Path, device: str | torch.device = "cpu", progress: bool = True,
+          stop_at: int | None = None, name: str = "model") -> TrainResult:
+    """Train (or resume training) a U-Net on `dataset`; the resumable state lives in run_dir/state.pt.
+
+    stop_at: stop after this step as if interrupted (the state is saved); used to test resuming.
+    Raises FloatingPointError, before anything is saved, when the loss stops being finite,
+    and KeyboardInterrupt after saving the state when Ctrl-C was pressed.
+    """
+    cfg, device, run_dir = train_config, torch.device(device), Path(run_dir)
+    state_path = run_dir / "state.pt"
+    if dataset.context_dim != model_config.context_dim:
+        raise ValueError(f"the dataset {dataset.name!r} has context width {dataset.context_dim} but the model was "
+                         f"configured with context_dim={model_config.context_dim}")
+    if (dataset.channels, dataset.image_size) != (model_config.channels, model_config.image_size):
+        raise ValueError(f"the dataset has {dataset.channels}x{dataset.image_size}x{dataset.image_size} images but "
+                         f"the model expects {model_config.channels}x{model_config.image_size}x{model_config.image_size}")
+    configs = {"model": model_config.to_dict(), "schedule": schedule_config.to_dict(), "train": cfg.to_dict(),
+               "dataset": dataset.name, "dataset_digest": dataset.digest}
+
+    torch.manual_seed(cfg.seed)
+    model = UNet(model_config).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = NoiseSchedule(schedule_config)
+    step, losses, seconds = 0, [], 0.0
+    if state_path.exists():
+        state = read_checkpoint_file(state_path, STATE_FORMAT)
+        if state["configs"] != configs:
+            changed = sorted(k for k in configs if state["configs"].get(k) != configs[k])
+            raise ValueError(f"{state_path} holds a run with different settings ({', '.join(changed)}); "
+                             f"delete {run_dir} to start afresh, or use another run folder")
+        load_weights(model, state["model"], str(state_path))
+        load_weights(ema, state["ema"], str(state_path))
+        optimizer.load_state_dict(state["optimizer"])
+        step, losses, seconds = state["step"], list(state["losses"]), state["seconds"]
+
+    pending: list[torch.Tensor] = []
+    bar = tqdm(total=cfg.steps, initial=step, desc=name, disable=not progress, unit="step")
+
+    def flush():
+        """Read the pending losses back from the device; stop on a non-finite one."""
+        if not pending:
+            return
+        values = torch.stack(pending).tolist()
+        pending.clear()
+        if not all(math.isfinite(v) for v in values):
+            raise FloatingPointError(
+                f"the loss of {name} became {values[-1]} near step {step}; nothing was saved after the last good "
+                f"checkpoint. Lower the learning rate (now {cfg.lr}) or turn off bf16, then run again to resume.")
+        losses.extend(values)
+        bar.update(len(values))
+        bar.set_postfix(loss=f"{sum(values) / len(values):.4f}", img_s=f"{step * cfg.batch_size / seconds:.0f}")
+
+    def save_state():
+        flush()
+        payload = {"format": STATE_FORMAT, "step": step, "losses": losses, "seconds": seconds, "configs": configs,
+                   "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict()}
+        with atomic_write(state_path) as tmp:
+            torch.save(payload, tmp)
+
+    snapshots = {s: run_dir / f"snapshot_{s:06d}.pt" for s in cfg.snapshot_steps}
+    end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
+    batches = dataset.sample_batches(cfg.batch_size, seed=cfg.seed, start_step=step, device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    last_save = time.monotonic()
+    model.train()
+    with GracefulInterrupt() as interrupt:
+        while step < end and not interrupt.requested:
+            started = time.perf_counter()
+            g = step_generator(cfg.seed, step)
+            x0, c = next(batches)
+            c = mask_context(c, cfg.p_uncond, g).to(device) if c.shape[1] else None
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            with autocast:
+                loss = diffusion_loss(model, schedule, x0, c, generator=g)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - ema_decay(step, cfg))
+            pending.append(loss.detach())
+            step += 1
+            seconds += time.perf_counter() - started
+            if len(pending) == LOG_EVERY:
+                flush()
+            if step in snapshots:
+                flush()
+                save_checkpoint(snapshots[step], ema, schedule_config, meta={"step": step, **configs})
+            if time.monotonic() - last_save > cfg.checkpoint_seconds:
+                save_state()
+                last_save = time.monotonic()
+        save_state()
+    bar.close()
+    if interrupt.requested:
+        print(f"interrupted: {name} saved at step {step} in {state_path}; run the same command again to resume")
+        raise KeyboardInterrupt
+    return TrainResult(ema=ema.eval(), losses=losses, steps=step, seconds=seconds,
+                       images_per_second=step * cfg.batch_size / seconds if seconds else 0.0, run_dir=run_dir,
+                       snapshots={s: p for s, p in snapshots.items() if p.exists()})

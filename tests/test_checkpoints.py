@@ -75,7 +75,7 @@ def test_pickled_code_is_never_executed(tmp_path):
 def test_foreign_file_is_named(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, path)
-    with pytest.raises(ValueError, match="not a course_lib checkpoint"):
+    with pytest.raises(ValueError, match="not a course_lib checkpoint of the expected kind"):
         load_checkpoint(path)
 
 

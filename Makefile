@@ -5,12 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   := data/sprites_train_images.npy
 
-.PHONY: help venv data test lab clean-venv
+.PHONY: help venv data test lab train evaluate bench clean-venv
 
 help:
 	@echo "make lab    set up .venv, build data/ and start JupyterLab on labs/"
 	@echo "make test   set up .venv, build data/ and run the test suite"
 	@echo "make data   (re)generate the procedural sprite dataset in data/"
+	@echo "make train  rebuild weights/ from data/ (resumes an interrupted run from runs/)"
+	@echo "make evaluate  offline FID / accuracy / memorisation report of weights/ -> weights/EVALUATION.md"
+	@echo "make bench  speed of this course's model and sampler against the original course's -> benchmarks/RESULTS.md"
 	@echo "make venv   only create/refresh the virtual environment"
 
 venv: $(STAMP)
@@ -34,6 +37,15 @@ test: $(STAMP) $(DATA)
 
 lab: $(STAMP) $(DATA)
 	$(VENV)/bin/jupyter lab labs/
+
+train: $(STAMP) $(DATA)
+	$(PY) -m course_lib train
+
+evaluate: $(STAMP) $(DATA)
+	$(PY) -m course_lib evaluate
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench
 
 clean-venv:
 	rm -rf $(VENV)

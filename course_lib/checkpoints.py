@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, ScheduleConfig
-from .files import atomic_write
+from .files import atomic_write, sha256_file
 from .model import UNet
 from .schedules import NoiseSchedule
 
@@ -71,11 +71,37 @@ def config_mismatch(expected: ModelConfig, found: ModelConfig) -> list[str]:
     return [f"{k}: checkpoint has {f[k]!r}, expected {e[k]!r}" for k in e if e[k] != f[k]]
 
 
+MANIFEST = "MANIFEST"
+
+
+def write_manifest(folder: str | Path, pattern: str = "*.pt") -> Path:
+    """MANIFEST: one `<sha256>  <file>` line per checkpoint in `folder` (sha256sum format)."""
+    folder = Path(folder)
+    lines = [f"{sha256_file(p)}  {p.name}\n" for p in sorted(folder.glob(pattern))]
+    with atomic_write(folder / MANIFEST) as tmp:
+        tmp.write_text("".join(lines))
+    return folder / MANIFEST
+
+
+def verify_manifest(path: str | Path) -> None:
+    """If a MANIFEST beside `path` lists it, its sha256 must match (a damaged or replaced file fails here)."""
+    path = Path(path)
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return
+    listed = dict(reversed(line.split(maxsplit=1)) for line in manifest.read_text().splitlines() if line.strip())
+    if path.name in listed and listed[path.name] != (found := sha256_file(path)):
+        raise ValueError(f"{path} does not match {manifest} (sha256 {found[:12]}..., listed {listed[path.name][:12]}"
+                         f"...): the file is damaged or was replaced. Restore it with `git checkout {path}` or "
+                         f"regenerate the weights with `make train`.")
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                     expect: ModelConfig | None = None) -> Checkpoint:
-    """Rebuild the model stored in `path` on `device` (eval mode, float32).
-    expect: a ModelConfig the checkpoint must match (e.g. the image size of your data)."""
+    """Rebuild the model stored in `path` on `device` (eval mode, float32), after checking it against
+    the folder's MANIFEST when there is one. expect: a ModelConfig the checkpoint must match."""
     payload = read_checkpoint_file(path)
+    verify_manifest(path)
     try:
         config = ModelConfig.from_dict(payload["model_config"])
         schedule_config = ScheduleConfig.from_dict(payload["schedule_config"])

@@ -1,6 +1,9 @@
 """Command line: `python -m course_lib COMMAND --help`.
 
     data      generate (or verify) the procedural sprite dataset in data/
+    train     rebuild the course's weights (no options), or train a model on other data
+    sample    draw sprites from a checkpoint with DDPM or DDIM into a PNG grid (and a GIF)
+    evaluate  offline FID, conditional accuracy and memorisation of the shipped weights
 """
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+from .config import DEFAULT_GUIDANCE
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -30,6 +35,78 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import ModelConfig, Recipe, ScheduleConfig, TrainConfig
+    from .data import load_dataset
+    from .samplers import pick_device
+    from .training import train_course, train_recipe
+
+    device = args.device or str(pick_device())
+    custom = args.dataset != "sprites" or args.image_size not in (None, 16) or args.batch or args.seed or args.name
+    if not custom:
+        log = train_course(args.out, args.data_dir, args.runs, device=device, steps=args.steps)
+        print(log.read_text())
+        return 0
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size)
+    levels = (1, 2, 2, 2) if dataset.image_size >= 64 else (1, 2, 2)
+    model = ModelConfig(image_size=dataset.image_size, channels=dataset.channels, context_dim=dataset.context_dim,
+                        channel_mults=levels, attention_levels=(len(levels) - 1,))
+    train = TrainConfig(steps=args.steps or 10000, batch_size=args.batch or 128, seed=args.seed or 0,
+                        bf16=device != "mps")
+    name = args.name or dataset.name.replace(" ", "_")
+    row = train_recipe(Recipe(name, model, ScheduleConfig(), train), dataset, args.out, args.runs, device)
+    print(f"{name}: {row['steps']} steps in {row['wall_seconds']} s, {row['images_per_second']} images/s, "
+          f"final loss {row['final_loss']}; wrote {', '.join(row['files'])} to {args.out}")
+    return 0
+
+
+def parse_context(args: argparse.Namespace, label_names: tuple[str, ...], width: int):
+    """--label NAME (one-hot) or --context 1,0,0,1,0 (any mix) -> a context vector, or None."""
+    if args.label and args.context:
+        raise ValueError("give either --label or --context, not both")
+    if args.label:
+        if args.label not in label_names:
+            raise ValueError(f"unknown label {args.label!r}; choose one of {', '.join(label_names)}")
+        return [float(name == args.label) for name in label_names]
+    if args.context:
+        values = [float(v) for v in args.context.split(",")]
+        if len(values) != width:
+            raise ValueError(f"--context has {len(values)} values but the model's context width is {width} "
+                             f"({', '.join(label_names)})")
+        return values
+    return None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .images import save_gif, save_grid
+    from .samplers import make_sampler, pick_device, sample
+    from .sprites import LABEL_NAMES
+
+    ckpt = load_checkpoint(args.weights, device=args.device or pick_device())
+    width = ckpt.model.config.context_dim
+    names = LABEL_NAMES if width == len(LABEL_NAMES) else tuple(str(i) for i in range(width))
+    context = parse_context(args, names, width)
+    sampler = make_sampler(ckpt.schedule, args.method, args.steps, args.eta)
+    capture = max(1, len(sampler.timesteps) // 50) if args.gif else 0
+    result = sample(ckpt.model, sampler, args.n, context=context, guidance=args.guidance, seed=args.seed,
+                    capture_every=capture, progress=True)
+    print(f"wrote {save_grid(result.images, args.out, nrow=args.nrow)}")
+    if args.gif:
+        print(f"wrote {save_gif(result.frames, args.gif, nrow=args.nrow)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import run_evaluation
+
+    weights = {Path(p).stem: Path(p) for p in args.weights}
+    run_evaluation(weights, args.features, data_dir=args.data_dir, n=args.n, seed=args.seed, out=args.out,
+                   device=args.device, guidance=args.guidance)
+    print(Path(args.out).read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +123,57 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--verify", action="store_true", help="only check existing files against SHA256SUMS")
     data.add_argument("--quiet", action="store_true", help="no progress bar")
     data.set_defaults(run=cmd_data)
+
+    train = commands.add_parser("train", help="rebuild the shipped weights, or train on other data",
+                                description="With no option: rebuild every checkpoint the labs load (the sprite "
+                                            "feature network, then the context model), resuming an interrupted run "
+                                            "from runs/. With --dataset and friends: train one model on other data.")
+    train.add_argument("--dataset", default="sprites",
+                       help="sprites | original (the original course's .npy files in data/) | mnist | PATH to an "
+                            "image folder (default: sprites)")
+    train.add_argument("--image-size", type=positive_int, help="resize images to this size (16, 28, 32 or 64)")
+    train.add_argument("--steps", type=positive_int, help="optimiser steps (default: the course recipe's)")
+    train.add_argument("--batch", type=positive_int, help="images per step (default 128)")
+    train.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
+    train.add_argument("--name", help="name of the output checkpoint (default: the dataset's name)")
+    train.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    train.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
+    train.add_argument("--out", default="weights", help="where checkpoints go (default: weights)")
+    train.add_argument("--runs", default="runs", help="resumable training states (default: runs)")
+    train.set_defaults(run=cmd_train)
+
+    smp = commands.add_parser("sample", help="draw sprites from a checkpoint",
+                              description="Sample a grid of images with DDPM or DDIM, optionally conditioned on a "
+                                          "label or a mixed context vector, with classifier-free guidance.")
+    smp.add_argument("--weights", default="weights/context.pt", help="checkpoint (default: weights/context.pt)")
+    smp.add_argument("--method", choices=("ddpm", "ddim"), default="ddim", help="sampler (default: ddim)")
+    smp.add_argument("--steps", type=positive_int, help="DDIM steps, 1..T (default 25; DDPM always uses T)")
+    smp.add_argument("--eta", type=float, default=0.0, help="DDIM noise, 0 (deterministic) to 1 (default 0)")
+    smp.add_argument("--label", help="one label, e.g. human, non-human, food, spell, side-facing")
+    smp.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food")
+    smp.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                     help=f"classifier-free guidance scale (1: none; default {DEFAULT_GUIDANCE})")
+    smp.add_argument("--n", type=positive_int, default=32, help="number of images (default 32)")
+    smp.add_argument("--nrow", type=positive_int, default=8, help="images per row of the grid (default 8)")
+    smp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    smp.add_argument("--out", default="samples.png", help="output PNG grid (default samples.png)")
+    smp.add_argument("--gif", metavar="GIF", help="also write the denoising trajectory as an animated GIF")
+    smp.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    smp.set_defaults(run=cmd_sample)
+
+    ev = commands.add_parser("evaluate", help="FID, conditional accuracy and memorisation of the weights",
+                             description="Offline evaluation with the sprite feature network: FID of DDPM and DDIM "
+                                         "samples against the held-out split, the data-vs-data floor, per-label "
+                                         "accuracy of the context model and the share of near-copies.")
+    ev.add_argument("--weights", nargs="+", default=["weights/context.pt"], help="checkpoints to evaluate")
+    ev.add_argument("--features", default="weights/features.pt", help="the feature network")
+    ev.add_argument("--n", type=positive_int, default=2500, help="samples per FID (default 2500)")
+    ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance for the per-label accuracy")
+    ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ev.add_argument("--data-dir", default="data", help="dataset folder (default: data)")
+    ev.add_argument("--out", default="weights/EVALUATION.md", help="report (a .json with the numbers goes beside it)")
+    ev.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    ev.set_defaults(run=cmd_evaluate)
     return parser
 
 

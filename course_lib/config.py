@@ -138,3 +138,25 @@ class TrainConfig(_Serialisable):
         bad = [s for s in self.snapshot_steps if not 1 <= s <= self.steps]
         if bad:
             raise ValueError(f"snapshot_steps {bad} must lie in 1..steps={self.steps}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named training run: the model, its schedule and how it is trained.
+    `course_recipe()` is the run whose weights the labs load."""
+
+    name: str
+    model: ModelConfig
+    schedule: ScheduleConfig
+    train: TrainConfig
+
+
+# The guidance scale w the labs and the evaluation use by default (eps_u + w (eps_c - eps_u)).
+DEFAULT_GUIDANCE = 2.0
+
+
+def course_recipe(steps: int = 9000) -> Recipe:
+    """The shipped context model: context-masked, so with context zeros it is also the unconditional
+    model; EMA snapshots early, after about a sixth and a third of training, for lab 2."""
+    return Recipe(name="context", model=ModelConfig(), schedule=ScheduleConfig(),
+                  train=TrainConfig(steps=steps, snapshot_steps=(max(1, steps // 30), steps // 6, steps // 3)))

@@ -36,12 +36,32 @@ def grid_to_numpy(grid: torch.Tensor):
     return grid.permute(1, 2, 0).numpy()
 
 
+def enlarged_grid(x: torch.Tensor, nrow: int = 8, scale: int = 4) -> torch.Tensor:
+    """image_grid with every pixel repeated `scale` times (nearest neighbour keeps pixel art crisp)."""
+    return image_grid(x, nrow=nrow).repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+
+
 def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 4) -> Path:
-    """Write a batch in model space as a PNG grid, each pixel enlarged `scale` times (nearest neighbour)."""
-    grid = image_grid(x, nrow=nrow)
-    if scale > 1:
-        grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+    """Write a batch in model space as a PNG grid, each pixel enlarged `scale` times."""
+    grid = enlarged_grid(x, nrow, scale)
     path = Path(path)
     with atomic_write(path) as tmp:
         save_image(grid, tmp, format=path.suffix.lstrip(".") or "png")
+    return path
+
+
+def save_gif(frames: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 4, ms_per_frame: int = 80,
+             hold_last: int = 12) -> Path:
+    """Write frames (F, B, C, H, W) in model space, e.g. a sampling trajectory, as an animated GIF of grids;
+    the final frame is held a little longer."""
+    from PIL import Image
+
+    pictures = []
+    for frame in frames:
+        grid = grid_to_numpy(enlarged_grid(frame, nrow, scale))
+        pictures.append(Image.fromarray((grid * 255).round().astype("uint8")))
+    pictures += [pictures[-1]] * hold_last
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=ms_per_frame, loop=0)
     return path

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .schedules import NoiseSchedule
 
-DDPM_VARIANCES = ("beta", "posterior")
+DDPM_VARIANCES = ("beta", "posterior", "none")
 
 
 def pick_device() -> torch.device:
@@ -39,7 +39,8 @@ class DDPMSampler:
 
     with sigma_t^2 = beta_t (variance="beta") or the posterior variance
     beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t (variance="posterior"),
-    and no noise on the last step (t = 0). The re-injected noise z is what keeps
+    and no noise on the last step (t = 0). variance="none" (sigma_t = 0) is the broken variant
+    lab 1 shows: the same updates without re-injected noise. The re-injected noise z is what keeps
     samples sharp and varied: without it every path drifts to the blurry mean.
     """
 
@@ -49,7 +50,7 @@ class DDPMSampler:
         self.schedule, self.variance = schedule, variance
         s = schedule
         self.timesteps = list(range(s.T - 1, -1, -1))
-        sigma2 = s.beta if variance == "beta" else s.posterior_variance
+        sigma2 = {"beta": s.beta, "posterior": s.posterior_variance, "none": torch.zeros_like(s.beta)}[variance]
         self._x_coef = (1 / s.alpha.sqrt()).tolist()                       # 1 / sqrt(alpha_t)
         self._eps_coef = (s.beta / (1 - s.alpha_bar).sqrt()).tolist()     # beta_t / sqrt(1 - alpha_bar_t)
         self._sigma = sigma2.sqrt().tolist()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import platform
 import signal
 import threading
 import time
@@ -26,12 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import load_weights, read_checkpoint_file, save_checkpoint
-from .config import ModelConfig, ScheduleConfig, TrainConfig
+from .checkpoints import load_checkpoint, load_weights, read_checkpoint_file, save_checkpoint, write_manifest
+from .config import ModelConfig, Recipe, ScheduleConfig, TrainConfig, course_recipe
 from .data import ImageDataset
 from .files import atomic_write
 from .model import UNet
 from .schedules import NoiseSchedule
+from .viz import loss_curve_figure, save_figure
 
 STATE_FORMAT = "course_lib.train-state/1"
 LOG_EVERY = 25  # steps between loss read-backs (each one waits for the device)
@@ -211,3 +214,96 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
     return TrainResult(ema=ema.eval(), losses=losses, steps=step, seconds=seconds,
                        images_per_second=step * cfg.batch_size / seconds if seconds else 0.0, run_dir=run_dir,
                        snapshots={s: p for s, p in snapshots.items() if p.exists()})
+
+
+def export_weights(result: TrainResult, recipe: Recipe, out_dir: str | Path, dataset: ImageDataset,
+                   dtype: torch.dtype = torch.float16) -> list[Path]:
+    """Write the EMA weights (out_dir/NAME.pt), the snapshots (NAME_step_XXXXXX.pt) in `dtype`, and the
+    loss curve (NAME_loss.png). Every file carries its configs, the dataset digest, steps and seed."""
+    out_dir = Path(out_dir)
+    tail = result.losses[-100:]
+    meta = {"name": recipe.name, "dataset": dataset.name, "dataset_digest": dataset.digest, "seed": recipe.train.seed,
+            "steps": result.steps, "train": recipe.train.to_dict(), "final_loss": round(sum(tail) / len(tail), 5),
+            "images_per_second": round(result.images_per_second, 1), "train_seconds": round(result.seconds, 1)}
+    written = [save_checkpoint(out_dir / f"{recipe.name}.pt", result.ema, recipe.schedule, meta=meta, dtype=dtype)]
+    for step, path in sorted(result.snapshots.items()):
+        snapshot = load_checkpoint(path)
+        written.append(save_checkpoint(out_dir / f"{recipe.name}_step_{step:06d}.pt", snapshot.model, recipe.schedule,
+                                       meta={**meta, "steps": step}, dtype=dtype))
+    fig = loss_curve_figure(result.losses, title=f"{recipe.name}: eps-prediction loss ({dataset.name})")
+    written.append(save_figure(fig, out_dir / f"{recipe.name}_loss.png"))
+    return written
+
+
+def train_recipe(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path = "weights", run_root: str | Path = "runs",
+                 device: str | torch.device = "cpu", progress: bool = True) -> dict:
+    """Train (resuming if possible), export the weights, refresh the MANIFEST; returns the stage's log row."""
+    started = time.perf_counter()
+    result = train(recipe.model, recipe.schedule, recipe.train, dataset, Path(run_root) / recipe.name, device=device,
+                   progress=progress, name=recipe.name)
+    files = export_weights(result, recipe, out_dir, dataset)
+    write_manifest(out_dir)
+    tail = result.losses[-100:]
+    return {"stage": f"diffusion model `{recipe.name}`", "steps": result.steps, "batch": recipe.train.batch_size,
+            "wall_seconds": round(time.perf_counter() - started, 1), "train_seconds": round(result.seconds, 1),
+            "images_per_second": round(result.images_per_second, 1), "final_loss": round(sum(tail) / len(tail), 4),
+            "files": [p.name for p in files]}
+
+
+def describe_machine(device: torch.device | str = "cpu") -> str:
+    """CPU model, cores and threads (and the GPU when training on one), for logs and benchmark tables."""
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    cpu = models[0] if models else platform.processor() or "unknown CPU"
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    if torch.device(device).type == "cuda":
+        text += f", GPU {torch.cuda.get_device_name()}"
+    return text
+
+
+def train_course(out_dir: str | Path = "weights", data_dir: str | Path = "data", run_root: str | Path = "runs",
+                 device: str | torch.device = "cpu", steps: int | None = None, progress: bool = True) -> Path:
+    """`make train`: rebuild every file the labs load, from data/, and log each stage to out_dir/TRAINING_LOG.md.
+    Stages: the evaluation's sprite feature network, then the context model (resumable)."""
+    from .data import load_sprites
+    from .evaluation import load_feature_net, save_feature_net, train_feature_net
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    dataset = load_sprites(data_dir, "train", verify=True)
+    rows = []
+
+    features = out_dir / "features.pt"
+    t0 = time.perf_counter()
+    try:
+        reused = load_feature_net(features).meta.get("dataset_digest") == dataset.digest
+    except (FileNotFoundError, ValueError):
+        reused = False
+    if not reused:
+        net = train_feature_net(dataset, progress=progress, device=device)
+        save_feature_net(features, net, meta={"dataset_digest": dataset.digest})
+    rows.append({"stage": "sprite feature network (evaluation)" + (" (reused: same dataset)" if reused else ""),
+                 "wall_seconds": round(time.perf_counter() - t0, 1), "files": [features.name]})
+
+    recipe = course_recipe() if steps is None else course_recipe(steps)
+    rows.append(train_recipe(recipe, dataset, out_dir, run_root, device, progress))
+    total = time.perf_counter() - started
+    write_manifest(out_dir)
+
+    lines = ["# Training log", "",
+             f"`make train` on {describe_machine(device)}, device {device}, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+             f"Dataset: {dataset.name}, {len(dataset)} images, digest `{dataset.digest}`.", "",
+             "| stage | steps | batch | wall time | training time | images/s | final loss (mean of last 100) | files |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['stage']} | {r.get('steps', '')} | {r.get('batch', '')} | {r['wall_seconds']:.0f} s | "
+                     f"{r.get('train_seconds', '')} | {r.get('images_per_second', '')} | {r.get('final_loss', '')} | "
+                     f"{', '.join(r['files'])} |")
+    lines += ["", f"Total wall time: {total / 60:.1f} min. A resumed run counts only the time of its last "
+                  "invocation here; the model's training time (`training time`) adds up across resumes."]
+    log = out_dir / "TRAINING_LOG.md"
+    with atomic_write(log) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return log

@@ -38,3 +38,42 @@ def test_bad_arguments_exit_with_usage():
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         main(["paint"])
+
+
+@pytest.fixture
+def tiny_checkpoint(tiny_model, tmp_path):
+    from course_lib.checkpoints import save_checkpoint
+    from course_lib.config import ScheduleConfig
+
+    return save_checkpoint(tmp_path / "tiny.pt", tiny_model, ScheduleConfig(T=20))
+
+
+def test_sample_writes_grid_and_gif(tiny_checkpoint, tmp_path):
+    out, gif = tmp_path / "s.png", tmp_path / "s.gif"
+    assert main(["sample", "--weights", str(tiny_checkpoint), "--method", "ddim", "--steps", "5", "--label", "food",
+                 "--n", "4", "--out", str(out), "--gif", str(gif)]) == 0
+    from PIL import Image
+
+    assert Image.open(out).size == (4 * (4 * 17 + 1), 4 * (1 * 17 + 1))  # 4 images in a row, 1 px gaps, x4
+    assert Image.open(gif).n_frames > 2
+    assert main(["sample", "--weights", str(tiny_checkpoint), "--method", "ddpm", "--context", "1,0,1,0,0",
+                 "--n", "2", "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--label", "dragon"], "unknown label 'dragon'; choose one of human, non-human"),
+    (["--context", "1,0"], "--context has 2 values but the model's context width is 5"),
+    (["--label", "food", "--context", "1,0,0,0,0"], "either --label or --context"),
+    (["--method", "ddim", "--steps", "21"], "steps=21 must be an integer from 1 to T=20"),
+    (["--method", "ddim", "--eta", "2"], r"eta=2.0 must lie in \[0, 1\]"),
+])
+def test_sample_bad_input(tiny_checkpoint, tmp_path, capsys, extra, message):
+    import re
+
+    assert main(["sample", "--weights", str(tiny_checkpoint), "--out", str(tmp_path / "x.png")] + extra) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_sample_missing_weights(tmp_path, capsys):
+    assert main(["sample", "--weights", str(tmp_path / "none.pt")]) == 2
+    assert "make train" in capsys.readouterr().err

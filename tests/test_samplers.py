@@ -198,3 +198,11 @@ def test_tiny_model_trained_on_one_sprite_reproduces_it():
     out = sample(model, DDPMSampler(schedule), 4, seed=1).images.clamp(-1, 1)
     err = (out - sprite).abs().mean().item()
     assert err < 0.1, f"mean abs error {err:.3f} between the samples and the training sprite"
+
+
+def test_ddpm_without_noise_is_deterministic_mean_path(tiny_model, schedule):
+    sampler = DDPMSampler(NoiseSchedule(ScheduleConfig(T=30)), variance="none")
+    assert not any(sampler.needs_noise(t) for t in sampler.timesteps)
+    x_T = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(sample(tiny_model, sampler, 2, x_T=x_T, seed=1).images,
+                               sample(tiny_model, sampler, 2, x_T=x_T, seed=2).images)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import ModelConfig, ScheduleConfig
+from .config import WEIGHTS_DIR, ModelConfig, ScheduleConfig
 from .files import atomic_write, sha256_file
 from .model import UNet
 from .schedules import NoiseSchedule
@@ -127,3 +127,13 @@ def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint")
         raise ValueError(f"{source} does not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}, "
                          f"shape mismatches {shapes[:5]}; it was trained for another architecture")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()})
+
+
+def load_course_model(name: str = "context", device: str | torch.device = "cpu") -> Checkpoint:
+    """A shipped checkpoint by name, e.g. "context" or "context_step_000300", from the project's weights/."""
+    return load_checkpoint(WEIGHTS_DIR / f"{name}.pt", device=device)
+
+
+def course_snapshots(name: str = "context") -> list[tuple[int, Path]]:
+    """The shipped snapshots of a model taken during training, as (step, path), in training order."""
+    return sorted((int(p.stem.rsplit("_", 1)[1]), p) for p in WEIGHTS_DIR.glob(f"{name}_step_*.pt"))

@@ -7,6 +7,12 @@ architecture and noise schedule it was trained with.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+# The project's folders, found from the installed package, so the labs work from any directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS_DIR = PROJECT_ROOT / "weights"
+DATA_DIR = PROJECT_ROOT / "data"
 
 SUPPORTED_IMAGE_SIZES = (16, 28, 32, 64)
 SUPPORTED_CHANNELS = (1, 3)

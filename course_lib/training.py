@@ -267,7 +267,7 @@ def train_course(out_dir: str | Path = "weights", data_dir: str | Path = "data",
     """`make train`: rebuild every file the labs load, from data/, and log each stage to out_dir/TRAINING_LOG.md.
     Stages: the evaluation's sprite feature network, then the context model (resumable)."""
     from .data import load_sprites
-    from .evaluation import load_feature_net, save_feature_net, train_feature_net
+    from .evaluation import build_feature_net, load_feature_net
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -281,8 +281,7 @@ def train_course(out_dir: str | Path = "weights", data_dir: str | Path = "data",
     except (FileNotFoundError, ValueError):
         reused = False
     if not reused:
-        net = train_feature_net(dataset, progress=progress, device=device)
-        save_feature_net(features, net, meta={"dataset_digest": dataset.digest})
+        build_feature_net(data_dir, features, progress=progress, device=device)
     rows.append({"stage": "sprite feature network (evaluation)" + (" (reused: same dataset)" if reused else ""),
                  "wall_seconds": round(time.perf_counter() - t0, 1), "files": [features.name]})
 

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from benchmarks import bench, reference
+from course_lib.model import count_parameters
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two OpenMP threads can be many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ref_model() -> reference.ContextUnet:
+    torch.manual_seed(0)
+    return reference.ContextUnet().eval()
+
+
+def test_reference_size_matches_the_original(ref_model):
+    assert abs(count_parameters(ref_model) - 1.48e6) <= 0.02e6
+    flops = bench.forward_flops(ref_model, torch.randn(2, 3, 16, 16), torch.rand(2), torch.zeros(2, 5), batch=2)
+    assert flops == pytest.approx(301e6, rel=0.05)
+
+
+@pytest.mark.parametrize("t", [torch.rand(3), torch.tensor([[[[0.5]]]])], ids=["per-image", "scalar"])
+def test_reference_forward_keeps_the_image_shape(ref_model, t):
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        assert ref_model(x, t, torch.eye(5)[:3]).shape == x.shape
+        assert ref_model(x, t).shape == x.shape  # no context: zeros
+
+
+def test_reference_shortcut_is_a_registered_layer(ref_model):
+    assert isinstance(ref_model.init_conv.shortcut, torch.nn.Conv2d)
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(ref_model.init_conv(x), ref_model.init_conv(x))
+
+
+def test_quick_bench_writes_the_table(tmp_path, capsys):
+    out = tmp_path / "results.md"
+    assert bench.main(["--quick", "--no-progress", "--threads", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    for row in ["| CPU |", "| torch |", "| Date |", "| Load average", "| Matmul peak fp32", "| Matmul peak bf16",
+                "| Parameters |", "| Forward MFLOP per 16x16 image |", "| Training throughput (images/s) |",
+                "| Training GFLOP/s", "| DDPM 500 steps, 2 sprites (s) [2 of 500 steps timed, x250] |",
+                "| DDIM 25 steps, 2 sprites (s) |", "| Sampling GFLOP/s", "| What-if: DDIM",
+                "make bench"]:
+        assert row in text, row
+    assert "| Parameters | 1.481 M |" in text
+    assert not list(tmp_path.glob(".*.tmp"))

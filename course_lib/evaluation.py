@@ -388,7 +388,7 @@ def _runs(labelled: bool, ddim_steps, T: int) -> list[tuple[str, str, int | None
     return [(main, m, k) for m, k in samplers] + extra
 
 
-def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 2500, seed: int = 0,
+def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 1000, seed: int = 0,
                    out="weights/EVALUATION.md", device=None, progress: bool = True, guidance: float = 2.0,
                    ddim_steps=(10, 25, 50, 100), batch_size: int = 500, bf16: bool = True) -> dict:
     """Evaluate checkpoints {name: path} at one sample count n and write `out` (Markdown) and EVALUATION.json
@@ -549,3 +549,25 @@ def markdown_report(r: dict) -> str:
         lines += ["", "Feature net: held-out accuracy " + ", ".join(f"{k} {v:.1%}" for k, v in
                                                                     meta["test_accuracy"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def quality_vs_steps(report=None, model: str = "context") -> dict:
+    """FID against sampling steps for one model, read from a committed EVALUATION.json (default:
+    weights/EVALUATION.json), never recomputed. Uses the model's main mode (labels and guidance for a
+    labelled model). Returns {"steps": [DDIM step counts, ascending], "fid": [their FIDs], "ddpm_steps",
+    "ddpm_fid", "floor", "n", "guidance"}."""
+    from .config import WEIGHTS_DIR
+
+    path = Path(report) if report is not None else WEIGHTS_DIR / "EVALUATION.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `make evaluate` to write the evaluation report")
+    r = json.loads(path.read_text())
+    if model not in r["models"]:
+        raise ValueError(f"{path} has no model {model!r}; it evaluated {sorted(r['models'])}")
+    runs = r["models"][model]["runs"]
+    main = runs[0]["mode"]
+    ddim = sorted((run["steps"], run["fid"]) for run in runs if run["mode"] == main and run["sampler"] == "ddim")
+    ddpm = next(run for run in runs if run["mode"] == main and run["sampler"] == "ddpm")
+    return {"steps": [k for k, _ in ddim], "fid": [f for _, f in ddim], "ddpm_steps": ddpm["steps"],
+            "ddpm_fid": ddpm["fid"], "floor": r["reference"]["floor_fid"], "n": r["settings"]["n"],
+            "guidance": ddpm["guidance"]}

@@ -184,6 +184,14 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
         assert key in text
     assert sorted(p.name for p in out.parent.iterdir()) == ["EVALUATION.json", "EVALUATION.md"]  # no temporaries
 
+    q = ev.quality_vs_steps(out.parent / "EVALUATION.json", "tiny")
+    assert q["steps"] == [3, 20] and q["fid"] == [runs[1]["fid"], runs[2]["fid"]]
+    assert (q["ddpm_steps"], q["ddpm_fid"], q["floor"], q["n"]) == (20, runs[0]["fid"], r["reference"]["floor_fid"], 8)
+    with pytest.raises(ValueError, match="no model 'context'"):
+        ev.quality_vs_steps(out.parent / "EVALUATION.json")
+    with pytest.raises(FileNotFoundError, match="make evaluate"):
+        ev.quality_vs_steps(tmp_path / "nowhere.json")
+
 
 def test_run_evaluation_bad_input(data_dir, feature_net, tmp_path):
     net_path = ev.save_feature_net(tmp_path / "features.pt", feature_net)

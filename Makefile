@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   := data/sprites_train_images.npy
 
-.PHONY: help venv data test lab train evaluate bench clean-venv
+.PHONY: help venv data test test-browser lab train evaluate bench clean-venv
 
 help:
 	@echo "make lab    set up .venv, build data/ and start JupyterLab on labs/"
 	@echo "make test   set up .venv, build data/ and run the test suite"
+	@echo "make test-browser  run every lab in JupyterLab in headless Chromium and move its main widget"
 	@echo "make data   (re)generate the procedural sprite dataset in data/"
 	@echo "make train  rebuild weights/ from data/ (resumes an interrupted run from runs/)"
 	@echo "make evaluate  offline FID / accuracy / memorisation report of weights/ -> weights/EVALUATION.md"
@@ -32,8 +33,26 @@ $(DATA): $(STAMP) course_lib/sprites.py
 data: $(STAMP)
 	$(PY) -m course_lib data --preview data/sprites_preview.png
 
+# Unit tests, then every lab executed top to bottom and compared with its committed outputs.
 test: $(STAMP) $(DATA)
-	$(PY) -m pytest
+	$(PY) -m pytest tests labs --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		--nbval-cell-timeout 600
+
+# The labs in a real browser. Installs Debian's chromium (with apt-get, as root or through sudo) and Playwright.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-installed
+
+$(CHROMIUM):
+	@echo "Installing Chromium (Debian package chromium) for the browser tests"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(PY) -m pip install --quiet -r requirements-browser.txt
+	touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP) $(CHROMIUM) $(DATA)
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest browser_tests -v
 
 lab: $(STAMP) $(DATA)
 	$(VENV)/bin/jupyter lab labs/

@@ -90,9 +90,11 @@ def show_rows(rows: dict, scale: float = 0.45) -> None:
     plt.show()
 
 
-def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_ms: int = 120, scale: float = 0.45):
+def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_ms: int = 120, scale: float = 0.45,
+                   label: str = "x_t"):
     """An HTML animation (matplotlib's to_jshtml: plays in any notebook viewer, no kernel needed) of
-    frames (F, B, C, H, W) in model space, titled with each frame's timestep."""
+    frames (F, B, C, H, W) in model space, titled "`label` at t = ..." with each frame's timestep
+    (-1: "final images")."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
     from matplotlib import animation
@@ -108,7 +110,7 @@ def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_m
     def draw(i):
         picture.set_data(grids[i])
         t = frame_timesteps[i]
-        ax.set_title("final images" if t < 0 else f"x_t at t = {t}")
+        ax.set_title("final images" if t < 0 else f"{label} at t = {t}")
         return [picture]
 
     anim = animation.FuncAnimation(fig, draw, frames=len(grids), interval=interval_ms)

@@ -42,6 +42,7 @@ MAIN_CONTROL = {
     "4_fast_sampling": ("DDIM steps", "2"),  # 2 DDIM steps instead of 25
 }
 MIN_CHANGED_PIXELS = 0.02  # share of the image's pixels that must change (sprites + background)
+MIN_TRACK_PX = 100  # a slider squeezed narrower than this can hardly be dragged
 
 
 def free_port() -> int:
@@ -169,6 +170,9 @@ def test_lab_runs_and_its_widget_redraws(lab, jupyter, browser):
         slider = page.locator(".widget-slider").filter(
             has=page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
         assert slider.count() >= 1, f"{lab}: no slider labelled {label!r} was rendered"
+        track = slider.first.locator(".slider-container").bounding_box()
+        assert track and track["width"] >= MIN_TRACK_PX, (
+            f"{lab}: the {label!r} slider's track is {track and track['width']:.0f} px wide, too narrow to drag")
         explorer = page.locator(".widget-vbox").filter(has=slider.first).last
         image = explorer.locator("img.widget-image").first
         explorer.scroll_into_view_if_needed()

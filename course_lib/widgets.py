@@ -42,7 +42,9 @@ class ImageExplorer(W.VBox):
         self.image = W.Image(format="png")
         self.caption = W.HTML()
         self.title = title
-        super().__init__([W.HBox(list(self._layout_controls())), self.image, self.caption])
+        # Controls wrap onto further rows instead of squeezing every slider into one line.
+        controls_box = W.HBox(list(self._layout_controls()), layout=W.Layout(flex_flow="row wrap"))
+        super().__init__([controls_box, self.image, self.caption])
         for widget in controls.values():
             widget.observe(self.refresh, names="value")
         self.refresh()

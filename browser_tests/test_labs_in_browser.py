@@ -170,9 +170,9 @@ def test_lab_runs_and_its_widget_redraws(lab, jupyter, browser):
         slider = page.locator(".widget-slider").filter(
             has=page.locator(".widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
         assert slider.count() >= 1, f"{lab}: no slider labelled {label!r} was rendered"
-        track = slider.first.locator(".slider-container").bounding_box()
-        assert track and track["width"] >= MIN_TRACK_PX, (
-            f"{lab}: the {label!r} slider's track is {track and track['width']:.0f} px wide, too narrow to drag")
+        track = slider.first.locator(".slider-container").bounding_box()  # None when not rendered
+        width = track["width"] if track else 0.0
+        assert width >= MIN_TRACK_PX, f"{lab}: the {label!r} slider's track is {width:.0f} px wide, too narrow to drag"
         explorer = page.locator(".widget-vbox").filter(has=slider.first).last
         image = explorer.locator("img.widget-image").first
         explorer.scroll_into_view_if_needed()

@@ -31,7 +31,7 @@ from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset
 from course_lib.files import atomic_write
 from course_lib.model import UNet, count_parameters
-from course_lib.samplers import make_sampler, sample
+from course_lib.samplers import autocast_bf16, make_sampler, sample
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import train
 
@@ -126,7 +126,8 @@ class ReferenceRun:
 
 
 class ProjectRun:
-    """This project: `course_lib.training.train` itself (AdamW, bf16 autocast, grad clip, EMA: the loop of
+    """This project: `course_lib.training.train` itself (AdamW, bf16 autocast where the CPU has native bf16 and
+    float32 elsewhere, grad clip, EMA: the loop of
     `make train`), resumed segment by segment; TrainResult.seconds counts only the steps' own time.
     Sampling is `course_lib.samplers.sample` as the course calls it (fp32); the "ddim-bf16" kind runs the same
     call inside a bf16 autocast, a what-if (DDIM only: a DDPM step costs the same as a DDIM step)."""
@@ -136,7 +137,7 @@ class ProjectRun:
     def __init__(self, settings: Settings, dataset: ImageDataset, run_dir: Path):
         total = settings.warmup_steps + settings.repeats * settings.train_steps
         self.config = TrainConfig(steps=total, batch_size=settings.project_batch)
-        self.precision = "bf16 autocast" if self.config.bf16 else "fp32"
+        self.precision = "bf16 autocast" if autocast_bf16("cpu", self.config.precision) else "fp32"
         self.batch, self.dataset, self.run_dir = settings.project_batch, dataset, run_dir
         self.step, self.seconds = 0, 0.0
         self.model = UNet(ModelConfig()).eval()  # replaced by the EMA model after each training segment
@@ -314,7 +315,8 @@ def render(raw: dict, summary: dict) -> str:
         "- Reference: `benchmarks/reference.py`, the original ContextUnet (n_feat 64) and loop: Adam, fp32, "
         "BatchNorm, context masking, its own DDPM and DDIM (stride T/steps) samplers, unconditional.",
         "- Project: `course_lib` UNet with the default ModelConfig, trained by `course_lib.training.train` itself "
-        "(AdamW, bf16 autocast, grad clip, EMA, per TrainConfig defaults; resumed segment by segment, its own step "
+        "(AdamW, bf16 autocast where the CPU has native bf16 and fp32 elsewhere (see the precision row), grad clip, "
+        "Min-SNR loss weights, EMA, per TrainConfig defaults; resumed segment by segment, its own step "
         "timer), sampled with `course_lib.samplers.sample` as the course calls it (fp32, context None, guidance 1). "
         "The what-if row runs the same `sample` call inside `torch.autocast('cpu', dtype=torch.bfloat16)`.",
         "- FLOPs from `torch.utils.flop_counter` (convolutions and matmuls; norms and activations not counted); "

@@ -51,8 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     levels = (1, 2, 2, 2) if dataset.image_size >= 64 else (1, 2, 2)
     model = ModelConfig(image_size=dataset.image_size, channels=dataset.channels, context_dim=dataset.context_dim,
                         channel_mults=levels, attention_levels=(len(levels) - 1,))
-    train = TrainConfig(steps=args.steps or 10000, batch_size=args.batch or 128, seed=args.seed or 0,
-                        bf16=device != "mps")
+    train = TrainConfig(steps=args.steps or 10000, batch_size=args.batch or 128, seed=args.seed or 0)
     name = args.name or dataset.name.replace(" ", "_")
     row = train_recipe(Recipe(name, model, ScheduleConfig(), train), dataset, args.out, args.runs, device)
     print(f"{name}: {row['steps']} steps in {row['wall_seconds']} s, {row['images_per_second']} images/s, "
@@ -102,7 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     weights = {Path(p).stem: Path(p) for p in args.weights}
     run_evaluation(weights, args.features, data_dir=args.data_dir, n=args.n, seed=args.seed, out=args.out,
-                   device=args.device, guidance=args.guidance, ddim_steps=tuple(args.ddim_steps), bf16=not args.float32)
+                   device=args.device, guidance=args.guidance, ddim_steps=tuple(args.ddim_steps), precision=args.precision)
     print(Path(args.out).read_text())
     return 0
 
@@ -168,12 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", nargs="+", default=["weights/context.pt"], help="checkpoints to evaluate")
     ev.add_argument("--features", default="weights/features.pt", help="the feature network")
     ev.add_argument("--n", type=positive_int, default=1000,
-                    help="samples per FID (default 1000: about 20 min on a 2-core CPU)")
+                    help="samples per FID (default 1000: 20 to 60 min on a 2-core CPU)")
     ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance for the per-label accuracy")
     ev.add_argument("--ddim-steps", type=positive_int, nargs="+", default=[10, 25, 50, 100],
                     help="DDIM step counts to evaluate besides DDPM (default: 10 25 50 100)")
-    ev.add_argument("--float32", action="store_true",
-                    help="sample in float32 (default: bfloat16 autocast, about 2x faster on CPUs with bf16 support)")
+    ev.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                    help="sampling precision; auto (default): bfloat16 autocast where the hardware has native bf16 "
+                         "(about 2x faster there), float32 elsewhere")
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--data-dir", default="data", help="dataset folder (default: data)")
     ev.add_argument("--out", default="weights/EVALUATION.md", help="report (a .json with the numbers goes beside it)")

@@ -32,6 +32,26 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def has_native_bf16(device: torch.device | str) -> bool:
+    """Whether bfloat16 autocast runs natively, and so faster than float32, on `device`: a CUDA GPU with
+    bf16 support, or a CPU with AVX-512 BF16 or AMX. Other CPUs emulate bf16, about 10x slower than float32
+    (measured on a 2-core AVX2 CPU: 6.3 s against 0.52 s per training step of the course model)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def autocast_bf16(device: torch.device | str, precision: str = "auto") -> bool:
+    """Resolve a precision setting ("auto", "bf16" or "fp32") to: use bfloat16 autocast on `device`?
+    "auto" means bf16 exactly where `has_native_bf16(device)`."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision={precision!r} must be 'auto', 'bf16' or 'fp32'")
+    return precision == "bf16" or (precision == "auto" and has_native_bf16(device))
+
+
 class DDPMSampler:
     """Ancestral sampling (Ho et al. 2020, Algorithm 2), one step per timestep t = T-1, ..., 0:
 

@@ -33,6 +33,7 @@ from .config import ModelConfig, Recipe, ScheduleConfig, TrainConfig, course_rec
 from .data import ImageDataset
 from .files import atomic_write
 from .model import UNet
+from .samplers import autocast_bf16, has_native_bf16
 from .schedules import NoiseSchedule
 from .viz import loss_curve_figure, save_figure
 
@@ -47,15 +48,27 @@ def mask_context(context: torch.Tensor, p_uncond: float, generator: torch.Genera
     return context * keep
 
 
+def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights of the eps loss (Hang et al. 2023), w_t = min(SNR(t), gamma) / SNR(t):
+    1 where SNR(t) <= gamma (noisy steps), gamma / SNR(t) below 1 on the nearly clean ones."""
+    snr = schedule.signal_to_noise().to(t.device)[t]
+    return (snr.clamp(max=gamma) / snr).float()
+
+
 def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, context: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mean squared error between the true noise eps and eps_theta(x_t, t, c) at uniformly drawn t.
+                   generator: torch.Generator | None = None, min_snr_gamma: float | None = None) -> torch.Tensor:
+    """Mean squared error between the true noise eps and eps_theta(x_t, t, c) at uniformly drawn t,
+    L = mean_i w_(t_i) ||eps_i - eps_theta(x_(t_i), t_i, c_i)||^2 / (C H W), with w = 1 (Ho et al. 2020) or,
+    given min_snr_gamma, the Min-SNR weights w_t = min(SNR(t), gamma) / SNR(t).
     t and eps come from `generator` (on its own device) and are moved to x0's device."""
     gen_device = generator.device if generator is not None else x0.device
     t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=gen_device).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator, device=gen_device).to(x0.device, x0.dtype)
     x_t = schedule.q_sample(x0, t, eps)
-    return F.mse_loss(model(x_t, t, context).float(), eps)
+    if min_snr_gamma is None:
+        return F.mse_loss(model(x_t, t, context).float(), eps)
+    per_image = (model(x_t, t, context).float() - eps).pow(2).mean(dim=(1, 2, 3))
+    return (min_snr_weight(schedule, t, min_snr_gamma) * per_image).mean()
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -86,6 +99,7 @@ class TrainResult:
     seconds: float
     images_per_second: float
     run_dir: Path
+    precision: str = "fp32"
     snapshots: dict[int, Path] = field(default_factory=dict)
 
 
@@ -160,7 +174,8 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(
                 f"the loss of {name} became {values[-1]} near step {step}; nothing was saved after the last good "
-                f"checkpoint. Lower the learning rate (now {cfg.lr}) or turn off bf16, then run again to resume.")
+                f"checkpoint. Lower the learning rate (now {cfg.lr}) or train in float32 (precision='fp32'), then run "
+                f"again to resume.")
         losses.extend(values)
         bar.update(len(values))
         bar.set_postfix(loss=f"{sum(values) / len(values):.4f}", img_s=f"{step * cfg.batch_size / seconds:.0f}")
@@ -175,7 +190,8 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
     snapshots = {s: run_dir / f"snapshot_{s:06d}.pt" for s in cfg.snapshot_steps}
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     batches = dataset.sample_batches(cfg.batch_size, seed=cfg.seed, start_step=step, device=device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    bf16 = autocast_bf16(device, cfg.precision)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     last_save = time.monotonic()
     model.train()
     with GracefulInterrupt() as interrupt:
@@ -187,7 +203,7 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, cfg)
             with autocast:
-                loss = diffusion_loss(model, schedule, x0, c, generator=g)
+                loss = diffusion_loss(model, schedule, x0, c, generator=g, min_snr_gamma=cfg.min_snr_gamma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -213,6 +229,7 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
         raise KeyboardInterrupt
     return TrainResult(ema=ema.eval(), losses=losses, steps=step, seconds=seconds,
                        images_per_second=step * cfg.batch_size / seconds if seconds else 0.0, run_dir=run_dir,
+                       precision="bf16" if bf16 else "fp32",
                        snapshots={s: p for s, p in snapshots.items() if p.exists()})
 
 
@@ -224,13 +241,15 @@ def export_weights(result: TrainResult, recipe: Recipe, out_dir: str | Path, dat
     tail = result.losses[-100:]
     meta = {"name": recipe.name, "dataset": dataset.name, "dataset_digest": dataset.digest, "seed": recipe.train.seed,
             "steps": result.steps, "train": recipe.train.to_dict(), "final_loss": round(sum(tail) / len(tail), 5),
-            "images_per_second": round(result.images_per_second, 1), "train_seconds": round(result.seconds, 1)}
+            "images_per_second": round(result.images_per_second, 1), "train_seconds": round(result.seconds, 1),
+            "precision": result.precision}
     written = [save_checkpoint(out_dir / f"{recipe.name}.pt", result.ema, recipe.schedule, meta=meta, dtype=dtype)]
     for step, path in sorted(result.snapshots.items()):
         snapshot = load_checkpoint(path)
         written.append(save_checkpoint(out_dir / f"{recipe.name}_step_{step:06d}.pt", snapshot.model, recipe.schedule,
                                        meta={**meta, "steps": step}, dtype=dtype))
-    fig = loss_curve_figure(result.losses, title=f"{recipe.name}: eps-prediction loss ({dataset.name})")
+    loss = "eps loss" if recipe.train.min_snr_gamma is None else f"Min-SNR-{recipe.train.min_snr_gamma:g} eps loss"
+    fig = loss_curve_figure(result.losses, title=f"{recipe.name}: {loss} ({dataset.name})")
     written.append(save_figure(fig, out_dir / f"{recipe.name}_loss.png"))
     return written
 
@@ -247,7 +266,7 @@ def train_recipe(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path = "w
     return {"stage": f"diffusion model `{recipe.name}`", "steps": result.steps, "batch": recipe.train.batch_size,
             "wall_seconds": round(time.perf_counter() - started, 1), "train_seconds": round(result.seconds, 1),
             "images_per_second": round(result.images_per_second, 1), "final_loss": round(sum(tail) / len(tail), 4),
-            "files": [p.name for p in files]}
+            "precision": result.precision, "files": [p.name for p in files]}
 
 
 def describe_machine(device: torch.device | str = "cpu") -> str:
@@ -256,7 +275,9 @@ def describe_machine(device: torch.device | str = "cpu") -> str:
     models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
               if line.startswith("model name")] if cpuinfo.exists() else []
     cpu = models[0] if models else platform.processor() or "unknown CPU"
-    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    bf16 = "native bf16" if has_native_bf16("cpu") else "no native bf16"
+    text = (f"{cpu} ({torch.backends.cpu.get_cpu_capability()}, {bf16}), {os.cpu_count()} cores, "
+            f"torch {torch.__version__} with {torch.get_num_threads()} threads")
     if torch.device(device).type == "cuda":
         text += f", GPU {torch.cuda.get_device_name()}"
     return text
@@ -294,12 +315,13 @@ def train_course(out_dir: str | Path = "weights", data_dir: str | Path = "data",
              f"`make train` on {describe_machine(device)}, device {device}, "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
              f"Dataset: {dataset.name}, {len(dataset)} images, digest `{dataset.digest}`.", "",
-             "| stage | steps | batch | wall time | training time | images/s | final loss (mean of last 100) | files |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| stage | steps | batch | precision | wall time | training time | images/s | "
+             "final loss (mean of last 100) | files |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['stage']} | {r.get('steps', '')} | {r.get('batch', '')} | {r['wall_seconds']:.0f} s | "
-                     f"{r.get('train_seconds', '')} | {r.get('images_per_second', '')} | {r.get('final_loss', '')} | "
-                     f"{', '.join(r['files'])} |")
+        lines.append(f"| {r['stage']} | {r.get('steps', '')} | {r.get('batch', '')} | {r.get('precision', 'fp32')} | "
+                     f"{r['wall_seconds']:.0f} s | {r.get('train_seconds', '')} | {r.get('images_per_second', '')} | "
+                     f"{r.get('final_loss', '')} | {', '.join(r['files'])} |")
     lines += ["", f"Total wall time: {total / 60:.1f} min. A resumed run counts only the time of its last "
                   "invocation here; the model's training time (`training time`) adds up across resumes."]
     log = out_dir / "TRAINING_LOG.md"

@@ -4,8 +4,8 @@ from torch import nn
 
 from course_lib.config import ModelConfig, ScheduleConfig
 from course_lib.model import UNet
-from course_lib.samplers import (DDIMSampler, DDPMSampler, ddim_timesteps, draw_noise, make_sampler,
-                                 pick_device, predict_eps, sample)
+from course_lib.samplers import (DDIMSampler, DDPMSampler, autocast_bf16, ddim_timesteps, draw_noise,
+                                 has_native_bf16, make_sampler, pick_device, predict_eps, sample)
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import diffusion_loss
 
@@ -107,6 +107,17 @@ def test_noise_comes_from_the_cpu_generator():
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     torch.testing.assert_close(draw_noise((2, 3), g1, torch.device("cpu")), torch.randn(2, 3, generator=g2))
     assert pick_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_precision_auto_uses_bf16_only_where_it_is_native(monkeypatch):
+    assert autocast_bf16("cpu", "fp32") is False and autocast_bf16("cpu", "bf16") is True
+    for native in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert has_native_bf16("cpu") is native and autocast_bf16("cpu") is native
+    assert has_native_bf16("meta") is False
+    with pytest.raises(ValueError, match="precision='half' must be 'auto', 'bf16' or 'fp32'"):
+        autocast_bf16("cpu", "half")
 
 
 @pytest.mark.parametrize("kwargs,error,message", [

@@ -4,7 +4,9 @@ import torch
 from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset
 from course_lib.checkpoints import load_checkpoint
-from course_lib.training import learning_rate, mask_context, train
+from course_lib.model import UNet
+from course_lib.schedules import NoiseSchedule
+from course_lib.training import diffusion_loss, learning_rate, mask_context, min_snr_weight, train
 
 MODEL = ModelConfig(base_channels=8, channel_mults=(1, 2), attention_levels=(1,), context_dim=5, groups=4)
 SCHEDULE = ScheduleConfig(T=50)
@@ -19,7 +21,7 @@ def sprites_like() -> ImageDataset:
 
 
 def run(ds, tmp, **kw):
-    cfg = TrainConfig(steps=8, batch_size=8, lr=1e-3, warmup_steps=2, snapshot_steps=(2, 8), bf16=False, seed=3)
+    cfg = TrainConfig(steps=8, batch_size=8, lr=1e-3, warmup_steps=2, snapshot_steps=(2, 8), precision="fp32", seed=3)
     return train(MODEL, SCHEDULE, cfg, ds, tmp, progress=False, **kw)
 
 
@@ -38,13 +40,13 @@ def test_resume_after_interruption_matches_uninterrupted_run(sprites_like, tmp_p
 
 def test_resume_refuses_a_run_with_other_settings(sprites_like, tmp_path):
     run(sprites_like, tmp_path, stop_at=2)
-    other = TrainConfig(steps=8, batch_size=8, lr=5e-3, warmup_steps=2, bf16=False, seed=3)
+    other = TrainConfig(steps=8, batch_size=8, lr=5e-3, warmup_steps=2, precision="fp32", seed=3)
     with pytest.raises(ValueError, match="different settings \\(train\\).*delete"):
         train(MODEL, SCHEDULE, other, sprites_like, tmp_path, progress=False)
 
 
 def test_non_finite_loss_stops_without_saving(sprites_like, tmp_path):
-    cfg = TrainConfig(steps=30, batch_size=8, lr=1e30, warmup_steps=1, grad_clip=0, bf16=False)
+    cfg = TrainConfig(steps=30, batch_size=8, lr=1e30, warmup_steps=1, grad_clip=0, precision="fp32")
     with pytest.raises(FloatingPointError, match="Lower the learning rate"):
         train(MODEL, SCHEDULE, cfg, sprites_like, tmp_path, progress=False)
     assert not (tmp_path / "state.pt").exists()
@@ -69,3 +71,32 @@ def test_learning_rate_schedule():
     assert learning_rate(99, cfg) == pytest.approx(1e-3)
     assert learning_rate(550, cfg) == pytest.approx(5e-4)
     assert learning_rate(999, cfg) < 1e-6
+
+
+def test_min_snr_weights_cap_only_the_nearly_clean_steps():
+    schedule = NoiseSchedule(ScheduleConfig())
+    t = torch.arange(schedule.T)
+    w = min_snr_weight(schedule, t, 5.0)
+    snr = schedule.signal_to_noise()
+    assert torch.all(w[snr <= 5] == 1)
+    assert torch.allclose(w[snr > 5].double(), 5 / snr[snr > 5], rtol=1e-6)
+    assert w[0] < 1e-3 and (snr > 5).sum() < schedule.T // 4  # only the first, nearly clean steps are down-weighted
+
+
+def test_weighted_loss_reduces_to_the_plain_one_when_no_weight_bites(sprites_like):
+    torch.manual_seed(0)
+    model, schedule = UNet(MODEL), NoiseSchedule(SCHEDULE)
+    x0, c = sprites_like.batch(range(8))
+    plain = diffusion_loss(model, schedule, x0, c, torch.Generator().manual_seed(1))
+    huge = schedule.signal_to_noise().max().item() * 2
+    same = diffusion_loss(model, schedule, x0, c, torch.Generator().manual_seed(1), min_snr_gamma=huge)
+    weighted = diffusion_loss(model, schedule, x0, c, torch.Generator().manual_seed(1), min_snr_gamma=0.5)
+    assert same.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert weighted.item() < plain.item()
+
+
+def test_train_config_rejects_bad_precision_and_gamma():
+    with pytest.raises(ValueError, match="precision='fp16' must be one of"):
+        TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match="min_snr_gamma=0 must be positive, or None"):
+        TrainConfig(min_snr_gamma=0)

@@ -18,13 +18,13 @@ def moving_average(values: list[float], window: int) -> list[float]:
 
 
 def loss_curve_figure(losses: list[float], title: str = "training loss", window: int = 100) -> Figure:
-    """The per-step eps-prediction loss (faint) and its moving average, on a log scale."""
+    """The per-step training loss (faint) and its moving average, on a log scale."""
     fig = Figure(figsize=(6, 3.2), dpi=100)
     ax = fig.subplots()
     steps = range(1, len(losses) + 1)
     ax.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=0.6, label="per step")
     ax.plot(steps, moving_average(losses, window), color="tab:blue", linewidth=1.6, label=f"mean of {window}")
-    ax.set(yscale="log", xlabel="step", ylabel="MSE(eps, eps_theta)", title=title)
+    ax.set(yscale="log", xlabel="step", ylabel="loss", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

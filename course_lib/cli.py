@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", nargs="+", default=["weights/context.pt"], help="checkpoints to evaluate")
     ev.add_argument("--features", default="weights/features.pt", help="the feature network")
     ev.add_argument("--n", type=positive_int, default=1000,
-                    help="samples per FID (default 1000: 20 to 60 min on a 2-core CPU)")
+                    help="samples per FID (default 1000: 20 to 90 min on a 2-core CPU)")
     ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance for the per-label accuracy")
     ev.add_argument("--ddim-steps", type=positive_int, nargs="+", default=[10, 25, 50, 100],
                     help="DDIM step counts to evaluate besides DDPM (default: 10 25 50 100)")

@@ -41,7 +41,9 @@ def test_reference_shortcut_is_a_registered_layer(ref_model):
         assert torch.equal(ref_model.init_conv(x), ref_model.init_conv(x))
 
 
-def test_quick_bench_writes_the_table(tmp_path, capsys):
+@pytest.mark.parametrize("native_bf16", [True, False], ids=["native-bf16", "emulated-bf16"])
+def test_quick_bench_writes_the_table(tmp_path, capsys, monkeypatch, native_bf16):
+    monkeypatch.setattr(bench, "has_native_bf16", lambda device: native_bf16)
     out = tmp_path / "results.md"
     assert bench.main(["--quick", "--no-progress", "--threads", "1", "--out", str(out)]) == 0
     text = out.read_text()
@@ -52,4 +54,8 @@ def test_quick_bench_writes_the_table(tmp_path, capsys):
                 "make bench"]:
         assert row in text, row
     assert "| Parameters | 1.481 M |" in text
+    bf16_rows = [line for line in text.splitlines() if line.startswith(("| Matmul peak bf16", "| What-if: DDIM"))]
+    assert len(bf16_rows) == 2
+    for line in bf16_rows:  # measured where bf16 is native, a reason instead of a number where it is emulated
+        assert ("emulates bf16" in line) != native_bf16, line
     assert not list(tmp_path.glob(".*.tmp"))

@@ -33,13 +33,17 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, model: UNet, schedule_config: ScheduleConfig, meta: dict | None = None,
-                    dtype: torch.dtype | None = None) -> Path:
+                    dtype: torch.dtype | None = None, x0_mean: torch.Tensor | None = None) -> Path:
     """Write weights + configs atomically. dtype (e.g. torch.float16) stores floating-point weights smaller;
-    they are cast back to the model's dtype on load. meta: any JSON-like dict (steps, seed, dataset digest...)."""
+    they are cast back to the model's dtype on load. meta: any JSON-like dict (steps, seed, dataset digest...).
+    x0_mean: the training data's mean image (C, H, W) in model space, from which sampling starts
+    (`NoiseSchedule.x_T_from_noise`); kept in float32."""
     state = {k: (v.detach().cpu().to(dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu())
              for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "model_config": model.config.to_dict(),
                "schedule_config": schedule_config.to_dict(), "meta": meta or {}, "state_dict": state}
+    if x0_mean is not None:
+        payload["x0_mean"] = x0_mean.detach().float().cpu()
     path = Path(path)
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)
@@ -112,7 +116,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         raise ValueError(f"{path} holds a different architecture: " + "; ".join(diff))
     model = UNet(config)
     load_weights(model, payload["state_dict"], source=str(path))
-    return Checkpoint(model=model.to(device).eval(), schedule=NoiseSchedule(schedule_config),
+    x0_mean = payload.get("x0_mean")
+    if x0_mean is not None and tuple(x0_mean.shape) != (config.channels, config.image_size, config.image_size):
+        raise ValueError(f"{path} holds a mean image of shape {tuple(x0_mean.shape)} for a model of "
+                         f"{config.channels}x{config.image_size}x{config.image_size} images: the file is damaged or "
+                         f"was assembled by hand; regenerate it with `make train`")
+    return Checkpoint(model=model.to(device).eval(), schedule=NoiseSchedule(schedule_config, x0_mean),
                       meta=payload.get("meta", {}), path=Path(path))
 
 

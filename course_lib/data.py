@@ -139,6 +139,10 @@ class ImageDataset:
         x = to_model_space(self.images.index_select(0, idx).to(device))
         return x, self.context.index_select(0, idx).to(device)
 
+    def mean_image(self) -> torch.Tensor:
+        """mu = the mean of all images in model space, float32 (C, S, S) (summed in float64, so exact)."""
+        return (self.images.sum(0, dtype=torch.float64) / (127.5 * len(self)) - 1.0).float()
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One image as (x, c) in model space, so a torch DataLoader can use the dataset too."""
         x, c = self.batch([i])

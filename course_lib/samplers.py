@@ -2,7 +2,8 @@
 
 A sampler knows the math of one reverse step; the model only predicts eps. The loop
 
-    x_T ~ N(0, I);  for t in sampler.timesteps:  eps = model(x_t, t, c);  x_prev = sampler.step(eps, t, x_t, z)
+    x_T = schedule.x_T_from_noise(z), z ~ N(0, I)
+    for t in sampler.timesteps:  eps = model(x_t, t, c);  x_prev = sampler.step(eps, t, x_t, z)
 
 is the same for both. Every coefficient is a Python float computed once from the
 schedule, and the noise z is drawn from a torch.Generator on the CPU by default and
@@ -210,8 +211,9 @@ def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: fl
     """Draw n images with `sampler` (a DDPMSampler or DDIMSampler) on the model's device.
 
     context: None, (K,) or (n, K); guidance: classifier-free guidance scale (1 = plain conditional).
-    Randomness comes from `generator`, else from a fresh CPU generator seeded with `seed`;
-    x_T may be given to start from a fixed noise. capture_every=k keeps x_t every k steps for animations.
+    Randomness comes from `generator`, else from a fresh CPU generator seeded with `seed`; the start is
+    x_T = sampler.schedule.x_T_from_noise(z), or x_T itself when given (a fixed start).
+    capture_every=k keeps x_t every k steps for animations.
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be a positive number of samples")
@@ -227,7 +229,7 @@ def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: fl
     context = context_batch(context, n, model, device)
 
     if x_T is None:
-        x = draw_noise(shape, generator, device)
+        x = sampler.schedule.x_T_from_noise(draw_noise(shape, generator, device))
     elif tuple(x_T.shape) != shape:
         raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
     else:

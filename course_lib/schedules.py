@@ -11,6 +11,10 @@ and jumps to any step in one go (Ho et al. 2020, eq. 4):
 
 Note the square root on (1 - alpha_bar_t): the noise's standard deviation, not its variance,
 scales eps. Timesteps are 0-indexed, t = 0, ..., T-1.
+
+The forward process never quite reaches pure noise: with the course's linear schedule
+alpha_bar_(T-1) = 0.0063, so x_(T-1) still holds sqrt(0.0063) = 8% of the image. A schedule
+that knows its data's mean image mu starts sampling from that trace (`x_T_from_noise`).
 """
 from __future__ import annotations
 
@@ -41,10 +45,12 @@ class NoiseSchedule:
     alpha_bar_prev[t] = alpha_bar[t-1] (1 at t = 0),
     posterior_variance[t] = beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t,
         the variance of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eq. 7).
+    x0_mean: the mean training image mu, shape (C, H, W), in model space, or None (see `x_T_from_noise`).
     """
 
-    def __init__(self, config: ScheduleConfig | None = None):
+    def __init__(self, config: ScheduleConfig | None = None, x0_mean: torch.Tensor | None = None):
         self.config = config or ScheduleConfig()
+        self.x0_mean = None if x0_mean is None else x0_mean.detach().float().cpu()
         c = self.config
         self.T = c.T
         self.beta = (linear_betas(c.T, c.beta_start, c.beta_end) if c.name == "linear"
@@ -56,6 +62,19 @@ class NoiseSchedule:
 
     def __repr__(self) -> str:
         return f"NoiseSchedule({self.config.name}, T={self.T}, alpha_bar[T-1]={self.alpha_bar[-1].item():.2e})"
+
+    def x_T_from_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """The start of sampling, x_(T-1) = sqrt(alpha_bar_(T-1)) mu + sqrt(1 - alpha_bar_(T-1)) z with z ~ N(0, I):
+        the mean of q(x_(T-1)) = E_x0 q(x_(T-1) | x_0) is sqrt(alpha_bar_(T-1)) mu, not 0, because the schedule
+        leaves a trace of every image (the "signal leak", Everaert et al. 2024). Returns z itself when the
+        schedule has no mean image (x0_mean None): the textbook x_T ~ N(0, I)."""
+        if self.x0_mean is None:
+            return z
+        if tuple(z.shape[1:]) != tuple(self.x0_mean.shape):
+            raise ValueError(f"noise of shape {tuple(z.shape)} does not fit the schedule's mean image "
+                             f"{tuple(self.x0_mean.shape)}: draw z of shape (n, {', '.join(map(str, self.x0_mean.shape))})")
+        a = self.alpha_bar[-1].item()
+        return math.sqrt(a) * self.x0_mean.to(z.device, z.dtype) + math.sqrt(1 - a) * z
 
     def signal_to_noise(self) -> torch.Tensor:
         """SNR(t) = alpha_bar_t / (1 - alpha_bar_t): the power of the signal against the noise in x_t."""

@@ -236,18 +236,21 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
 def export_weights(result: TrainResult, recipe: Recipe, out_dir: str | Path, dataset: ImageDataset,
                    dtype: torch.dtype = torch.float16) -> list[Path]:
     """Write the EMA weights (out_dir/NAME.pt), the snapshots (NAME_step_XXXXXX.pt) in `dtype`, and the
-    loss curve (NAME_loss.png). Every file carries its configs, the dataset digest, steps and seed."""
+    loss curve (NAME_loss.png). Every file carries its configs, the dataset digest, steps and seed, and the
+    dataset's mean image (where sampling starts, `NoiseSchedule.x_T_from_noise`)."""
     out_dir = Path(out_dir)
+    x0_mean = dataset.mean_image()
     tail = result.losses[-100:]
     meta = {"name": recipe.name, "dataset": dataset.name, "dataset_digest": dataset.digest, "seed": recipe.train.seed,
             "steps": result.steps, "train": recipe.train.to_dict(), "final_loss": round(sum(tail) / len(tail), 5),
             "images_per_second": round(result.images_per_second, 1), "train_seconds": round(result.seconds, 1),
             "precision": result.precision}
-    written = [save_checkpoint(out_dir / f"{recipe.name}.pt", result.ema, recipe.schedule, meta=meta, dtype=dtype)]
+    written = [save_checkpoint(out_dir / f"{recipe.name}.pt", result.ema, recipe.schedule, meta=meta, dtype=dtype,
+                               x0_mean=x0_mean)]
     for step, path in sorted(result.snapshots.items()):
         snapshot = load_checkpoint(path)
         written.append(save_checkpoint(out_dir / f"{recipe.name}_step_{step:06d}.pt", snapshot.model, recipe.schedule,
-                                       meta={**meta, "steps": step}, dtype=dtype))
+                                       meta={**meta, "steps": step}, dtype=dtype, x0_mean=x0_mean))
     loss = "eps loss" if recipe.train.min_snr_gamma is None else f"Min-SNR-{recipe.train.min_snr_gamma:g} eps loss"
     fig = loss_curve_figure(result.losses, title=f"{recipe.name}: {loss} ({dataset.name})")
     written.append(save_figure(fig, out_dir / f"{recipe.name}_loss.png"))

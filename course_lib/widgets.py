@@ -107,7 +107,8 @@ def guided_sampler_explorer(model, schedule, n: int = 16, seed: int = 0, nrow: i
     """Regenerate a fixed-seed grid with DDIM. Controls: one slider per context entry (if `labels`),
     a guidance-scale slider (with labels), and DDIM steps and eta sliders (if show_steps)."""
     cfg = model.config
-    x_T = torch.randn(n, cfg.channels, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(seed))
+    x_T = schedule.x_T_from_noise(torch.randn(n, cfg.channels, cfg.image_size, cfg.image_size,
+                                              generator=torch.Generator().manual_seed(seed)))
     controls = {name: slider(1.0 if i == 0 else 0.0, 0.0, 1.0, 0.1, name) for i, name in enumerate(labels)}
     if labels:
         controls["guidance"] = slider(guidance, 0.0, 5.0, 0.5, "guidance")

@@ -94,3 +94,14 @@ def test_tampered_state_dict_is_reported(tiny_model, tmp_path):
     torch.save(payload, path)
     with pytest.raises(ValueError, match=r"missing \['conv_out.bias'\].*conv_in.weight: \(8, 1, 3, 3\)"):
         load_checkpoint(path)
+
+
+def test_mean_image_round_trip_and_shape_check(tiny_model, tmp_path):
+    assert load_checkpoint(save_checkpoint(tmp_path / "none.pt", tiny_model, ScheduleConfig())).schedule.x0_mean is None
+    mu = torch.rand(3, 16, 16) * 2 - 1
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "mu.pt", tiny_model, ScheduleConfig(), x0_mean=mu,
+                                           dtype=torch.float16))
+    assert torch.equal(ckpt.schedule.x0_mean, mu)  # kept in float32 while the weights are halved
+    bad = save_checkpoint(tmp_path / "bad.pt", tiny_model, ScheduleConfig(), x0_mean=torch.zeros(1, 28, 28))
+    with pytest.raises(ValueError, match=r"mean image of shape \(1, 28, 28\) for a model of 3x16x16 images"):
+        load_checkpoint(bad)

@@ -342,3 +342,11 @@ def test_load_dataset_dispatch(sprite_dir, tmp_path, original, mixed_images):
 def test_load_dataset_errors(tmp_path, name, kwargs, error, match):
     with pytest.raises(error, match=match):
         data.load_dataset(name, tmp_path, **kwargs)
+
+
+def test_mean_image_is_the_mean_in_model_space():
+    ds = counting_dataset()
+    x, _ = ds.batch(slice(None))
+    mu = ds.mean_image()
+    assert mu.dtype == torch.float32 and mu.shape == (3, 4, 4)
+    torch.testing.assert_close(mu, x.mean(0))

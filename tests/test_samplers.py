@@ -217,3 +217,12 @@ def test_ddpm_without_noise_is_deterministic_mean_path(tiny_model, schedule):
     x_T = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(sample(tiny_model, sampler, 2, x_T=x_T, seed=1).images,
                                sample(tiny_model, sampler, 2, x_T=x_T, seed=2).images)
+
+
+def test_sample_starts_from_the_schedules_signal_leak(tiny_model):
+    mu = torch.linspace(-1, 1, 3 * 16 * 16).view(3, 16, 16)
+    leaky = NoiseSchedule(ScheduleConfig(), x0_mean=mu)
+    z = draw_noise((4, 3, 16, 16), torch.Generator().manual_seed(7), torch.device("cpu"))
+    from_seed = sample(tiny_model, DDIMSampler(leaky, 3), 4, seed=7).images
+    torch.testing.assert_close(from_seed, sample(tiny_model, DDIMSampler(leaky, 3), 4, x_T=leaky.x_T_from_noise(z)).images)
+    assert not torch.allclose(from_seed, sample(tiny_model, DDIMSampler(SCHEDULE, 3), 4, seed=7).images)

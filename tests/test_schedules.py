@@ -79,3 +79,26 @@ def test_unknown_schedule_and_bad_T():
 def test_signal_to_noise_decreases(schedule):
     snr = schedule.signal_to_noise()
     assert (snr[1:] < snr[:-1]).all()
+
+
+def test_x_T_from_noise_is_plain_noise_without_a_mean_image(schedule):
+    z = torch.randn(4, 3, 16, 16)
+    assert schedule.x_T_from_noise(z) is z
+
+
+def test_x_T_from_noise_adds_the_signal_leak_of_the_mean_image():
+    mu = torch.linspace(-1, 1, 3 * 16 * 16).view(3, 16, 16)
+    s = NoiseSchedule(ScheduleConfig(), x0_mean=mu)
+    a = s.alpha_bar[-1].item()
+    z = torch.randn(10000, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    x_T = s.x_T_from_noise(z)
+    torch.testing.assert_close(x_T, math.sqrt(a) * mu + math.sqrt(1 - a) * z)
+    # the start has the mean of q(x_T) = E_x0 q(x_T | x_0): sqrt(alpha_bar_T) mu, about 8% of mu here
+    torch.testing.assert_close(x_T.mean(0), 0.0798 * mu, atol=0.05, rtol=0)
+    assert abs((x_T - x_T.mean(0)).std().item() - math.sqrt(1 - a)) < 0.01
+
+
+def test_x_T_from_noise_rejects_noise_of_another_shape():
+    s = NoiseSchedule(ScheduleConfig(), x0_mean=torch.zeros(3, 16, 16))
+    with pytest.raises(ValueError, match=r"does not fit the schedule's mean image \(3, 16, 16\)"):
+        s.x_T_from_noise(torch.randn(2, 1, 28, 28))

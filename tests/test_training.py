@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
+from course_lib.config import ModelConfig, Recipe, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset
 from course_lib.checkpoints import load_checkpoint
 from course_lib.model import UNet
 from course_lib.schedules import NoiseSchedule
-from course_lib.training import diffusion_loss, learning_rate, mask_context, min_snr_weight, train
+from course_lib.training import diffusion_loss, export_weights, learning_rate, mask_context, min_snr_weight, train
 
 MODEL = ModelConfig(base_channels=8, channel_mults=(1, 2), attention_levels=(1,), context_dim=5, groups=4)
 SCHEDULE = ScheduleConfig(T=50)
@@ -36,6 +36,18 @@ def test_resume_after_interruption_matches_uninterrupted_run(sprites_like, tmp_p
         assert torch.equal(v, resumed.ema.state_dict()[k]), k
     snap = load_checkpoint(resumed.snapshots[2])
     assert snap.meta["step"] == 2 and snap.meta["dataset_digest"] == "abc"
+
+
+def test_exported_weights_and_snapshots_carry_the_data_mean_image(sprites_like, tmp_path):
+    result = run(sprites_like, tmp_path / "run")
+    recipe = Recipe("tiny", MODEL, SCHEDULE, TrainConfig(steps=8, batch_size=8, snapshot_steps=(2, 8)))
+    files = export_weights(result, recipe, tmp_path / "weights", sprites_like)
+    checkpoints = [p for p in files if p.suffix == ".pt"]
+    assert [p.name for p in checkpoints] == ["tiny.pt", "tiny_step_000002.pt", "tiny_step_000008.pt"]
+    for path in checkpoints:
+        ckpt = load_checkpoint(path)
+        assert torch.equal(ckpt.schedule.x0_mean, sprites_like.mean_image()), path.name
+        assert ckpt.meta["dataset_digest"] == "abc"
 
 
 def test_resume_refuses_a_run_with_other_settings(sprites_like, tmp_path):

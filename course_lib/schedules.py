@@ -73,9 +73,10 @@ class NoiseSchedule:
         per-pixel variance too, sqrt(1 - alpha_bar + alpha_bar sigma^2) z, changed DDIM 25 by less than 0.4."""
         if self.x0_mean is None:
             return z
-        if tuple(z.shape[1:]) != tuple(self.x0_mean.shape):
-            raise ValueError(f"noise of shape {tuple(z.shape)} does not fit the schedule's mean image "
-                             f"{tuple(self.x0_mean.shape)}: draw z of shape (n, {', '.join(map(str, self.x0_mean.shape))})")
+        shape = tuple(self.x0_mean.shape)
+        if tuple(z.shape[1:]) != shape:
+            raise ValueError(f"noise of shape {tuple(z.shape)} does not fit the schedule's mean image {shape}: "
+                             f"draw z of shape (n, {', '.join(map(str, shape))})")
         a = self.alpha_bar[-1].item()
         return math.sqrt(a) * self.x0_mean.to(z.device, z.dtype) + math.sqrt(1 - a) * z
 

@@ -143,6 +143,13 @@ def load_course_model(name: str = "context", device: str | torch.device = "cpu")
     return load_checkpoint(WEIGHTS_DIR / f"{name}.pt", device=device)
 
 
+def checkpoint_snapshots(path: str | Path) -> list[tuple[int, Path]]:
+    """The snapshots written beside a checkpoint NAME.pt during its training (NAME_step_XXXXXX.pt), as
+    (step, path), in training order."""
+    path = Path(path)
+    return sorted((int(p.stem.rsplit("_", 1)[1]), p) for p in path.parent.glob(f"{path.stem}_step_*.pt"))
+
+
 def course_snapshots(name: str = "context") -> list[tuple[int, Path]]:
     """The shipped snapshots of a model taken during training, as (step, path), in training order."""
-    return sorted((int(p.stem.rsplit("_", 1)[1]), p) for p in WEIGHTS_DIR.glob(f"{name}_step_*.pt"))
+    return checkpoint_snapshots(WEIGHTS_DIR / f"{name}.pt")

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEFAULT_GUIDANCE
+from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -82,14 +82,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .samplers import make_sampler, pick_device, sample
     from .sprites import LABEL_NAMES
 
-    ckpt = load_checkpoint(args.weights, device=args.device or pick_device())
+    device = args.device or pick_device()
+    ckpt = load_checkpoint(args.weights, device=device)
+    guide = load_checkpoint(args.guide, device=device).model if args.guide else None
     width = ckpt.model.config.context_dim
     names = LABEL_NAMES if width == len(LABEL_NAMES) else tuple(str(i) for i in range(width))
     context = parse_context(args, names, width)
     sampler = make_sampler(ckpt.schedule, args.method, args.steps, args.eta)
     capture = max(1, len(sampler.timesteps) // 50) if args.gif else 0
-    result = sample(ckpt.model, sampler, args.n, context=context, guidance=args.guidance, seed=args.seed,
-                    capture_every=capture, progress=True)
+    result = sample(ckpt.model, sampler, args.n, context=context, guidance=args.guidance, guide=guide,
+                    seed=args.seed, capture_every=capture, progress=True)
     print(f"wrote {save_grid(result.images, args.out, nrow=args.nrow)}")
     if args.gif:
         print(f"wrote {save_gif(result.frames, args.gif, nrow=args.nrow)}")
@@ -97,11 +99,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoints import checkpoint_snapshots
     from .evaluation import run_evaluation
 
     weights = {Path(p).stem: Path(p) for p in args.weights}
+    if args.guide == "auto":
+        guides = {name: snaps[-1][1] for name, path in weights.items() if (snaps := checkpoint_snapshots(path))}
+    else:
+        guides = {} if args.guide == "none" else {name: Path(args.guide) for name in weights}
     run_evaluation(weights, args.features, data_dir=args.data_dir, n=args.n, seed=args.seed, out=args.out,
-                   device=args.device, guidance=args.guidance, ddim_steps=tuple(args.ddim_steps), precision=args.precision)
+                   device=args.device, guidance=args.guidance, ddim_steps=tuple(args.ddim_steps),
+                   precision=args.precision, guides=guides, autoguidance=args.autoguidance)
     print(Path(args.out).read_text())
     return 0
 
@@ -151,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--label", help="one label, e.g. human, non-human, food, spell, side-facing")
     smp.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food")
     smp.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
-                     help=f"classifier-free guidance scale (1: none; default {DEFAULT_GUIDANCE})")
+                     help=f"guidance scale w (1: none; default {DEFAULT_GUIDANCE}): classifier-free with a label or "
+                          f"context, autoguidance with --guide")
+    smp.add_argument("--guide", metavar="PT",
+                     help="an earlier snapshot of the same model, e.g. weights/context_step_003000.pt: guides the "
+                          "samples (autoguidance), with or without a label")
     smp.add_argument("--n", type=positive_int, default=32, help="number of images (default 32)")
     smp.add_argument("--nrow", type=positive_int, default=8, help="images per row of the grid (default 8)")
     smp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -168,7 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--features", default="weights/features.pt", help="the feature network")
     ev.add_argument("--n", type=positive_int, default=1000,
                     help="samples per FID (default 1000: 20 to 90 min on a 2-core CPU)")
-    ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="guidance for the per-label accuracy")
+    ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                    help=f"classifier-free guidance of the labelled samples (default {DEFAULT_GUIDANCE})")
+    ev.add_argument("--guide", default="auto",
+                    help="an earlier snapshot that guides the unconditional samples of every --weights "
+                         "(autoguidance; adds DDPM and DDIM 25 rows); auto (default): each checkpoint's last "
+                         "snapshot beside it (NAME_step_*.pt), if it has one; none: no such rows")
+    ev.add_argument("--autoguidance", type=float, default=DEFAULT_AUTOGUIDANCE,
+                    help=f"autoguidance scale w (default {DEFAULT_AUTOGUIDANCE})")
     ev.add_argument("--ddim-steps", type=positive_int, nargs="+", default=[10, 25, 50, 100],
                     help="DDIM step counts to evaluate besides DDPM (default: 10 25 50 100)")
     ev.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from . import sprites
 from .checkpoints import load_checkpoint, load_weights, read_checkpoint_file
-from .config import _Serialisable
+from .config import DEFAULT_AUTOGUIDANCE, _Serialisable
 from .data import ImageDataset, load_sprites
 from .files import atomic_write
 from .images import to_model_space
@@ -365,7 +365,7 @@ def inception_feature_fn(device=None):
 
 def generate(model: nn.Module, sampler, n: int, context: torch.Tensor | None = None, guidance: float = 1.0,
              seed: int = 0, batch_size: int = 500, bf16: bool = False, progress: bool = False,
-             desc: str = "sampling") -> torch.Tensor:
+             desc: str = "sampling", guide: nn.Module | None = None) -> torch.Tensor:
     """n samples, quantised to 8-bit pixels (model space), in batches; batch b uses seed * 1_000_003 + b,
     so every sampler starts from the same x_T and a rerun reproduces the numbers."""
     device, out = _device_of(model), []
@@ -373,38 +373,46 @@ def generate(model: nn.Module, sampler, n: int, context: torch.Tensor | None = N
     for b, start in enumerate(tqdm(range(0, n, batch_size), desc=desc, disable=not progress, unit="batch")):
         ctx = None if context is None else context[start:start + batch_size]
         with autocast:
-            x = sample(model, sampler, min(batch_size, n - start), context=ctx, guidance=guidance,
+            x = sample(model, sampler, min(batch_size, n - start), context=ctx, guidance=guidance, guide=guide,
                        seed=seed * 1_000_003 + b, progress=progress).images
         out.append(quantize(x))
     return torch.cat(out)
 
 
-def _runs(labelled: bool, ddim_steps, T: int) -> list[tuple[str, str, int | None]]:
+def _runs(labelled: bool, guided: bool, ddim_steps, T: int) -> list[tuple[str, str, int | None]]:
     """(mode, method, steps): DDPM and DDIM with each step count <= T in the model's main mode (cond for
-    label models), plus DDPM and DDIM 25 unconditionally (context zeros) for label models."""
+    label models), plus DDPM and DDIM 25 unconditionally (context zeros) for label models, and DDPM and
+    DDIM 25 unconditionally with autoguidance for models that have a guide."""
     main = "cond" if labelled else "uncond"
     samplers = [("ddpm", None)] + [("ddim", k) for k in sorted(set(ddim_steps) | {min(25, T)}) if k <= T]
-    extra = [("uncond", "ddpm", None), ("uncond", "ddim", min(25, T))] if labelled else []
-    return [(main, m, k) for m, k in samplers] + extra
+    extra_modes = (["uncond"] if labelled else []) + (["autoguided"] if guided else [])
+    extra_samplers = [("ddpm", None), ("ddim", min(25, T))]
+    return [(main, m, k) for m, k in samplers] + [(mode, m, k) for mode in extra_modes for m, k in extra_samplers]
 
 
 def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 1000, seed: int = 0,
                    out="weights/EVALUATION.md", device=None, progress: bool = True, guidance: float = 2.0,
-                   ddim_steps=(10, 25, 50, 100), batch_size: int = 500, precision: str = "auto") -> dict:
+                   ddim_steps=(10, 25, 50, 100), batch_size: int = 500, precision: str = "auto",
+                   guides: dict | None = None, autoguidance: float = DEFAULT_AUTOGUIDANCE) -> dict:
     """Evaluate checkpoints {name: path} at one sample count n and write `out` (Markdown) and EVALUATION.json
     beside it (atomically). Returns the JSON's dict. See the module docstring for the measures.
 
-    guidance: classifier-free guidance of the labelled samples. precision: "auto" samples in bfloat16 autocast
-    where the device has native bf16 (`samplers.has_native_bf16`) and in float32 elsewhere; "bf16" or "fp32"
-    force one. Measured with weights/context.pt, guidance 2, same seeds: on a CPU with AVX-512 BF16, bf16
-    samples 2.0x faster and moved FID by -0.07 (DDIM 25, n=500: 47.63 -> 47.56) and +0.3 (DDPM, n=200:
+    guidance: classifier-free guidance of the labelled samples. guides: {name: path of a weaker snapshot}
+    adds unconditional rows autoguided by it with scale `autoguidance` (`samplers.predict_eps`).
+    precision: "auto" samples in bfloat16 autocast where the device has native bf16
+    (`samplers.has_native_bf16`) and in float32 elsewhere; "bf16" or "fp32" force one. Measured with
+    weights/context.pt, guidance 2, same seeds: on a CPU with AVX-512 BF16, bf16 samples 2.0x faster and moved FID by -0.07 (DDIM 25, n=500: 47.63 -> 47.56) and +0.3 (DDPM, n=200:
     44.94 -> 45.24) while a change of seed moved it by 3.6 and 4.2; pixels differ by 1-1.5 grey levels on
     average. On a CPU without it, bf16 is emulated and samples about 18x slower than float32."""
     started = time.perf_counter()
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n={n!r} must be an integer >= 2 (FID needs a covariance)")
     paths = {name: Path(p) for name, p in weights.items()}
-    missing = [f"{name}: {p}" for name, p in paths.items() if not p.is_file()]
+    guides = {name: Path(p) for name, p in (guides or {}).items()}
+    unknown = sorted(set(guides) - set(paths))
+    if unknown:
+        raise ValueError(f"guides given for {unknown}, which are not among the evaluated weights {sorted(paths)}")
+    missing = [f"{name}: {p}" for name, p in [*paths.items(), *guides.items()] if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"checkpoints not found ({'; '.join(missing)}): train them first or fix the paths")
     device = torch.device(device) if device is not None else pick_device()
@@ -446,17 +454,21 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
             raise ValueError(f"{path} generates {cfg.channels}x{cfg.image_size}x{cfg.image_size} images; the feature "
                              f"net evaluates 3x16x16 sprites only")
         labelled = cfg.context_dim == len(sprites.LABEL_NAMES)
+        guide = load_checkpoint(guides[name], device).model if name in guides else None
         runs = []
-        for mode, method, steps in _runs(labelled, ddim_steps, ckpt.schedule.T):
+        for mode, method, steps in _runs(labelled, guide is not None, ddim_steps, ckpt.schedule.T):
             t = time.perf_counter()
             sampler = make_sampler(ckpt.schedule, method, steps)
-            cond = mode == "cond"
+            cond, guided = mode == "cond", mode == "autoguided"
+            w = guidance if cond else autoguidance if guided else 1.0
             label = f"{name} {mode} {method} {len(sampler.timesteps)}"
-            x = generate(ckpt.model, sampler, n, held.context if cond else None, guidance if cond else 1.0, seed,
-                         batch_size, bf16, progress, desc=label)
+            x = generate(ckpt.model, sampler, n, held.context if cond else None, w, seed, batch_size, bf16, progress,
+                         desc=label, guide=guide if guided else None)
             d = nearest_distances(x, train.images)
             run = {"mode": mode, "sampler": method, "steps": len(sampler.timesteps),
-                   "guidance": guidance if cond else None}
+                   "guidance": w if cond or guided else None}
+            if guided:
+                run["guide"] = str(guides[name])
             run.update({key: fid(f(x), ref_feats[key]) for key, f in extractors.items()})
             share = (d < tau).double().mean().item()
             run.update(fid_ratio=run["fid"] / reference["floor_fid"], near_copy_share=share,
@@ -516,14 +528,18 @@ def markdown_report(r: dict) -> str:
         "percentage points; nearest: median distance to the nearest training sprite. Sampling starts from "
         "x_T = sqrt(alpha_bar_T) mu + sqrt(1 - alpha_bar_T) z, with mu the training data's mean image, for "
         "the models whose checkpoint carries mu (`NoiseSchedule.x_T_from_noise`), and from z ~ N(0, I) "
-        f"otherwise. Starting from the mean image: {start_mu}.", "",
+        f"otherwise. Starting from the mean image: {start_mu}. Context none: context zeros; guided by a "
+        "snapshot: autoguidance, eps = eps_guide + w (eps - eps_guide), the guide being an earlier snapshot of "
+        "the same model (Karras et al. 2024).", "",
         "| model | context | sampler | steps | FID | x floor |" + (" Inception FID |" if inc else "")
         + " near-copies | excess | nearest | class accuracy | seconds |",
         "|---|---|---|---|---|---|" + ("---|" if inc else "") + "---|---|---|---|---|"]
     for name, m in r["models"].items():
         for run in m["runs"]:
             acc = run.get("class_accuracy", {}).get("all")
-            lines.append(f"| {name} | {'labels, w=' + str(run['guidance']) if run['mode'] == 'cond' else 'none'} | "
+            context = {"cond": f"labels, w={run['guidance']}",
+                       "autoguided": f"none, guided by {Path(run.get('guide', '')).stem}, w={run['guidance']}"}
+            lines.append(f"| {name} | {context.get(run['mode'], 'none')} | "
                          f"{run['sampler'].upper()} | {run['steps']} | {run['fid']:.3f} | {run['fid_ratio']:.2f} |"
                          + (f" {run['inception_fid']:.3f} |" if inc else "")
                          + f" {run['near_copy_share']:.1%} | {100 * run['near_copy_excess']:+.1f} | "

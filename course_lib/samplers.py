@@ -193,24 +193,47 @@ def context_batch(context, n: int, model: nn.Module, device: torch.device) -> to
 
 
 def predict_eps(model: nn.Module, x: torch.Tensor, t: int, context: torch.Tensor | None,
-                guidance: float = 1.0) -> torch.Tensor:
-    """eps_theta(x_t, t, c); with a guidance scale w != 1, classifier-free guidance (Ho & Salimans 2022):
-    eps = eps(x_t, t, 0) + w * (eps(x_t, t, c) - eps(x_t, t, 0)), both halves in one batched call."""
+                guidance: float = 1.0, guide: nn.Module | None = None) -> torch.Tensor:
+    """eps_theta(x_t, t, c), guided with scale w = `guidance` when w != 1:
+
+    classifier-free guidance (Ho & Salimans 2022), the model without its context as the weak prediction:
+        eps = eps(x_t, t, 0) + w * (eps(x_t, t, c) - eps(x_t, t, 0)), both halves in one batched call;
+    autoguidance (Karras et al. 2024) when `guide` is given, a weaker model (an early snapshot) with the
+    same context, so it also guides unconditional samples:
+        eps = eps_guide(x_t, t, c) + w * (eps(x_t, t, c) - eps_guide(x_t, t, c)).
+    """
     tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-    if context is None or guidance == 1.0:
+    if guidance == 1.0 or (context is None and guide is None):
         return model(x, tt, context)
-    eps_c, eps_u = model(torch.cat([x, x]), torch.cat([tt, tt]),
-                         torch.cat([context, torch.zeros_like(context)])).chunk(2)
-    return eps_u + guidance * (eps_c - eps_u)
+    if guide is not None:
+        eps, eps_weak = model(x, tt, context), guide(x, tt, context)
+    else:
+        eps, eps_weak = model(torch.cat([x, x]), torch.cat([tt, tt]),
+                              torch.cat([context, torch.zeros_like(context)])).chunk(2)
+    return eps_weak + guidance * (eps - eps_weak)
+
+
+def check_guide(model: nn.Module, guide: nn.Module) -> None:
+    """A guide must take and return what the model does: same image size, channels and context width."""
+    keys = ("image_size", "channels", "context_dim")
+    have, need = ({k: getattr(m.config, k) for k in keys} for m in (guide, model))
+    if have != need:
+        raise ValueError(f"the guide model does not fit the model it guides: guide has {have}, model has {need}; "
+                         f"use an earlier snapshot of the same model")
+    guide_device, device = next(guide.parameters()).device, next(model.parameters()).device
+    if guide_device != device:
+        raise ValueError(f"the guide model is on {guide_device} but the model is on {device}; load both on one device")
 
 
 @torch.no_grad()
-def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: float = 1.0, seed: int | None = 0,
-           generator: torch.Generator | None = None, x_T: torch.Tensor | None = None, capture_every: int = 0,
-           progress: bool = False) -> SampleResult:
+def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: float = 1.0,
+           guide: nn.Module | None = None, seed: int | None = 0, generator: torch.Generator | None = None,
+           x_T: torch.Tensor | None = None, capture_every: int = 0, progress: bool = False) -> SampleResult:
     """Draw n images with `sampler` (a DDPMSampler or DDIMSampler) on the model's device.
 
-    context: None, (K,) or (n, K); guidance: classifier-free guidance scale (1 = plain conditional).
+    context: None, (K,) or (n, K); guidance: the guidance scale w (1 = no guidance), classifier-free
+    with the model's own unconditional prediction, or autoguidance by `guide`, a weaker snapshot of
+    the model (see predict_eps).
     Randomness comes from `generator`, else from a fresh CPU generator seeded with `seed`; the start is
     x_T = sampler.schedule.x_T_from_noise(z), or x_T itself when given (a fixed start).
     capture_every=k keeps x_t every k steps for animations.
@@ -218,9 +241,12 @@ def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: fl
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be a positive number of samples")
     if guidance < 0:
-        raise ValueError(f"guidance={guidance} must be >= 0 (0: unconditional, 1: conditional, >1: stronger)")
+        raise ValueError(f"guidance={guidance} must be >= 0 (0: the weak prediction alone, 1: no guidance, "
+                         f">1: stronger)")
     if capture_every < 0:
         raise ValueError(f"capture_every={capture_every} must be >= 0 (0 keeps no frames)")
+    if guide is not None:
+        check_guide(model, guide)
     param = next(model.parameters())
     device, cfg = param.device, model.config
     shape = (n, cfg.channels, cfg.image_size, cfg.image_size)
@@ -235,21 +261,24 @@ def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: fl
     else:
         x = x_T.to(device=device, dtype=param.dtype)
 
-    was_training = model.training
-    model.eval()
+    models = [m for m in (model, guide) if m is not None]
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
     frames, frame_t = [], []
     steps = sampler.timesteps
     for i, t in enumerate(tqdm(steps, desc=type(sampler).__name__, disable=not progress, leave=False)):
         if capture_every and i % capture_every == 0:
             frames.append(x.clone())
             frame_t.append(t)
-        eps = predict_eps(model, x, t, context, guidance)
+        eps = predict_eps(model, x, t, context, guidance, guide)
         z = draw_noise(shape, generator, device) if sampler.needs_noise(t) else None
         x = sampler.step(eps, t, x, z)
     if capture_every:
         frames.append(x.clone())
         frame_t.append(-1)
-    model.train(was_training)
+    for m, mode in zip(models, was_training):
+        m.train(mode)
     return SampleResult(images=x.float().cpu(),
                         frames=torch.stack(frames).float().cpu() if frames else None,
                         frame_timesteps=frame_t)

@@ -58,6 +58,24 @@ def test_sample_writes_grid_and_gif(tiny_checkpoint, tmp_path):
     assert Image.open(gif).n_frames > 2
     assert main(["sample", "--weights", str(tiny_checkpoint), "--method", "ddpm", "--context", "1,0,1,0,0",
                  "--n", "2", "--out", str(out)]) == 0
+    assert main(["sample", "--weights", str(tiny_checkpoint), "--guide", str(tiny_checkpoint), "--steps", "5",
+                 "--n", "2", "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("guide,expected", [("auto", {"tiny": "tiny_step_000009.pt"}), ("none", {}),
+                                            ("other.pt", {"tiny": "other.pt"})])
+def test_evaluate_pairs_each_checkpoint_with_its_guide(tiny_checkpoint, monkeypatch, guide, expected):
+    import shutil
+
+    from course_lib import evaluation
+
+    for step in (3, 9):
+        shutil.copy(tiny_checkpoint, tiny_checkpoint.with_name(f"tiny_step_{step:06d}.pt"))
+    seen = {}
+    monkeypatch.setattr(evaluation, "run_evaluation", lambda weights, features, **kw: seen.update(kw["guides"]))
+    monkeypatch.setattr("pathlib.Path.read_text", lambda self: "")
+    assert main(["evaluate", "--weights", str(tiny_checkpoint), "--guide", guide]) == 0
+    assert {name: path.name for name, path in seen.items()} == expected
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -164,10 +164,14 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
     torch.manual_seed(0)
     cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), attention_levels=(), groups=4)
     ckpt = save_checkpoint(tmp_path / "tiny.pt", UNet(cfg), ScheduleConfig(T=20))
+    weak = UNet(cfg)
+    with torch.no_grad():  # the model predicts eps = 0 (zero-initialised output); let the guide predict something
+        weak.conv_out.weight.normal_(0.0, 0.1)
+    guide = save_checkpoint(tmp_path / "tiny_step_000002.pt", weak, ScheduleConfig(T=20))
     net_path = ev.save_feature_net(tmp_path / "features.pt", feature_net, {"test_accuracy": {"label": 0.5}})
     out = tmp_path / "report" / "EVALUATION.md"
     r = ev.run_evaluation({"tiny": ckpt}, net_path, data_dir=data_dir, n=8, out=out, device="cpu", progress=False,
-                          ddim_steps=(3, 50), batch_size=5)
+                          ddim_steps=(3, 50), batch_size=5, guides={"tiny": guide}, autoguidance=1.5)
     saved = json.loads((out.parent / "EVALUATION.json").read_text())
     assert saved == json.loads(json.dumps(r))
     assert set(r) == {"settings", "reference", "memorisation", "inception", "models", "seconds"}
@@ -175,12 +179,16 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
     assert r["inception"] == ev.INCEPTION_SKIPPED
     runs = r["models"]["tiny"]["runs"]
     assert [(x["mode"], x["sampler"], x["steps"]) for x in runs] == [
-        ("cond", "ddpm", 20), ("cond", "ddim", 3), ("cond", "ddim", 20), ("uncond", "ddpm", 20), ("uncond", "ddim", 20)]
+        ("cond", "ddpm", 20), ("cond", "ddim", 3), ("cond", "ddim", 20), ("uncond", "ddpm", 20), ("uncond", "ddim", 20),
+        ("autoguided", "ddpm", 20), ("autoguided", "ddim", 20)]
     for run in runs:
         assert {"fid", "fid_ratio", "near_copy_share", "near_copy_excess", "median_distance", "seconds"} <= set(run)
         assert ("class_accuracy" in run) == (run["mode"] == "cond")
+    assert [(x["guidance"], x.get("guide")) for x in runs[-3:]] == [(None, None), (1.5, str(guide)), (1.5, str(guide))]
+    assert runs[-1]["fid"] != runs[-3]["fid"]  # the guide changed the samples (w = 1.5 pushes away from it)
     text = out.read_text()
-    for key in ("floor", "near-copies", "Class accuracy per label", "Memorisation", ev.INCEPTION_SKIPPED, "Wall time"):
+    for key in ("floor", "near-copies", "Class accuracy per label", "Memorisation", ev.INCEPTION_SKIPPED, "Wall time",
+                "none, guided by tiny_step_000002, w=1.5"):
         assert key in text
     assert sorted(p.name for p in out.parent.iterdir()) == ["EVALUATION.json", "EVALUATION.md"]  # no temporaries
 
@@ -201,6 +209,11 @@ def test_run_evaluation_bad_input(data_dir, feature_net, tmp_path):
         ev.run_evaluation({}, net_path, data_dir=data_dir, n=60, out=tmp_path / "E.md", progress=False)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         ev.run_evaluation({"m": tmp_path / "missing.pt"}, net_path, data_dir=data_dir, n=8, progress=False)
+    with pytest.raises(FileNotFoundError, match="m: .*gone_step_000001.pt"):
+        ev.run_evaluation({"m": net_path}, net_path, data_dir=data_dir, n=8, progress=False,
+                          guides={"m": tmp_path / "gone_step_000001.pt"})
+    with pytest.raises(ValueError, match=r"guides given for \['x'\]"):
+        ev.run_evaluation({"m": net_path}, net_path, data_dir=data_dir, n=8, progress=False, guides={"x": net_path})
 
 
 def test_inception_features_from_a_local_weights_file_only(tmp_path, monkeypatch):

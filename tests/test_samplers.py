@@ -6,6 +6,7 @@ from course_lib.config import ModelConfig, ScheduleConfig
 from course_lib.model import UNet
 from course_lib.samplers import (DDIMSampler, DDPMSampler, autocast_bf16, ddim_timesteps, draw_noise,
                                  has_native_bf16, make_sampler, pick_device, predict_eps, sample)
+from conftest import TINY
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import diffusion_loss
 
@@ -101,6 +102,48 @@ def test_guidance_scale_one_equals_conditional_and_zero_unconditional(tiny_model
     torch.testing.assert_close(predict_eps(tiny_model, x, t, c, 0.0), eps_u, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(predict_eps(tiny_model, x, t, c, 3.0), eps_u + 3 * (eps_c - eps_u), rtol=1e-4,
                                atol=1e-5)
+
+
+def _weaker_copy(model: UNet) -> UNet:
+    """The same architecture with perturbed weights, standing in for an early snapshot."""
+    torch.manual_seed(1)
+    guide = UNet(model.config).eval()
+    guide.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for p in guide.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return guide
+
+
+@pytest.mark.parametrize("context", [None, torch.eye(5)[:4]])
+def test_autoguidance_extrapolates_away_from_the_guide(tiny_model, context):
+    guide = _weaker_copy(tiny_model)
+    x, t = torch.randn(4, 3, 16, 16), 77
+    tt = torch.full((4,), t)
+    eps, eps_guide = tiny_model(x, tt, context), guide(x, tt, context)
+    assert not torch.allclose(eps, eps_guide, atol=1e-3)
+    torch.testing.assert_close(predict_eps(tiny_model, x, t, context, 1.0, guide), eps)
+    torch.testing.assert_close(predict_eps(tiny_model, x, t, context, 0.0, guide), eps_guide)
+    torch.testing.assert_close(predict_eps(tiny_model, x, t, context, 2.5, guide), eps_guide + 2.5 * (eps - eps_guide))
+
+
+def test_sample_with_a_guide_differs_and_restores_modes(tiny_model, schedule):
+    guide = _weaker_copy(tiny_model).train()
+    sampler = DDIMSampler(schedule, 4)
+    plain = sample(tiny_model, sampler, 3, seed=2).images
+    guided = sample(tiny_model, sampler, 3, guidance=2.0, guide=guide, seed=2).images
+    assert not torch.allclose(plain, guided, atol=1e-4)
+    torch.testing.assert_close(sample(tiny_model, sampler, 3, guidance=1.0, guide=guide, seed=2).images, plain)
+    assert guide.training and not tiny_model.training
+
+
+def test_a_guide_that_does_not_fit_is_refused(tiny_model, schedule):
+    sampler = DDIMSampler(schedule, 3)
+    other = UNet(ModelConfig(**{**TINY.to_dict(), "context_dim": 0}))
+    with pytest.raises(ValueError, match="guide model does not fit.*'context_dim': 0.*'context_dim': 5"):
+        sample(tiny_model, sampler, 2, guidance=2.0, guide=other)
+    with pytest.raises(ValueError, match="guide model is on meta but the model is on cpu"):
+        sample(tiny_model, sampler, 2, guidance=2.0, guide=UNet(TINY).to("meta"))
 
 
 def test_noise_comes_from_the_cpu_generator():

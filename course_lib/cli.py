@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", nargs="+", default=["weights/context.pt"], help="checkpoints to evaluate")
     ev.add_argument("--features", default="weights/features.pt", help="the feature network")
     ev.add_argument("--n", type=positive_int, default=1000,
-                    help="samples per FID (default 1000: 20 to 90 min on a 2-core CPU)")
+                    help="samples per FID (default 1000: about 85 min on a 2-core AVX2 CPU)")
     ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                     help=f"classifier-free guidance of the labelled samples (default {DEFAULT_GUIDANCE})")
     ev.add_argument("--guide", default="auto",

@@ -172,8 +172,8 @@ class Recipe:
 DEFAULT_GUIDANCE = 2.0
 # The scale w of autoguidance (eps_guide + w (eps - eps_guide)) for unconditional samples, the guide being
 # the model's last shipped snapshot (a third of the way through training). Chosen on DDIM 25, n = 1000, the
-# evaluation's seeds: w = 1.5 / 2 / 2.5 / 3 / 4 scored FID 37.5 / 28.2 / 25.8 / 29.0 / 42.2 (54.2 unguided);
-# DDPM 500 scored 23.0 at w = 2 (24.9 unguided).
+# evaluation's seeds: w = 1.5 / 2 / 2.5 / 3 / 4 scored FID 37.5 / 28.2 / 25.8 / 29.0 / 42.2 (54.2 unguided).
+# DDPM 500 wants less: 23.0 at w = 2, 32.5 at w = 2.5 (24.9 unguided); see weights/EVALUATION.md.
 DEFAULT_AUTOGUIDANCE = 2.5
 
 

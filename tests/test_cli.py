@@ -64,7 +64,7 @@ def test_sample_writes_grid_and_gif(tiny_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("guide,expected", [("auto", {"tiny": "tiny_step_000009.pt"}), ("none", {}),
                                             ("other.pt", {"tiny": "other.pt"})])
-def test_evaluate_pairs_each_checkpoint_with_its_guide(tiny_checkpoint, monkeypatch, guide, expected):
+def test_evaluate_pairs_each_checkpoint_with_its_guide(tiny_checkpoint, tmp_path, monkeypatch, guide, expected):
     import shutil
 
     from course_lib import evaluation
@@ -73,8 +73,9 @@ def test_evaluate_pairs_each_checkpoint_with_its_guide(tiny_checkpoint, monkeypa
         shutil.copy(tiny_checkpoint, tiny_checkpoint.with_name(f"tiny_step_{step:06d}.pt"))
     seen = {}
     monkeypatch.setattr(evaluation, "run_evaluation", lambda weights, features, **kw: seen.update(kw["guides"]))
-    monkeypatch.setattr("pathlib.Path.read_text", lambda self: "")
-    assert main(["evaluate", "--weights", str(tiny_checkpoint), "--guide", guide]) == 0
+    report = tmp_path / "EVALUATION.md"
+    report.write_text("the report\n")
+    assert main(["evaluate", "--weights", str(tiny_checkpoint), "--guide", guide, "--out", str(report)]) == 0
     assert {name: path.name for name, path in seen.items()} == expected
 
 

@@ -401,7 +401,8 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
     adds unconditional rows autoguided by it with scale `autoguidance` (`samplers.predict_eps`).
     precision: "auto" samples in bfloat16 autocast where the device has native bf16
     (`samplers.has_native_bf16`) and in float32 elsewhere; "bf16" or "fp32" force one. Measured with
-    weights/context.pt, guidance 2, same seeds: on a CPU with AVX-512 BF16, bf16 samples 2.0x faster and moved FID by -0.07 (DDIM 25, n=500: 47.63 -> 47.56) and +0.3 (DDPM, n=200:
+    weights/context.pt, guidance 2, same seeds: on a CPU with AVX-512 BF16, bf16 samples 2.0x faster and
+    moved FID by -0.07 (DDIM 25, n=500: 47.63 -> 47.56) and +0.3 (DDPM, n=200:
     44.94 -> 45.24) while a change of seed moved it by 3.6 and 4.2; pixels differ by 1-1.5 grey levels on
     average. On a CPU without it, bf16 is emulated and samples about 18x slower than float32."""
     started = time.perf_counter()
@@ -574,19 +575,24 @@ def markdown_report(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def quality_vs_steps(report=None, model: str = "context") -> dict:
-    """FID against sampling steps for one model, read from a committed EVALUATION.json (default:
-    weights/EVALUATION.json), never recomputed. Uses the model's main mode (labels and guidance for a
-    labelled model). Returns {"steps": [DDIM step counts, ascending], "fid": [their FIDs], "ddpm_steps",
-    "ddpm_fid", "floor", "n", "guidance"}."""
+def read_report(report=None) -> dict:
+    """The numbers of a committed evaluation (default: weights/EVALUATION.json), as run_evaluation returned them."""
     from .config import WEIGHTS_DIR
 
     path = Path(report) if report is not None else WEIGHTS_DIR / "EVALUATION.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `make evaluate` to write the evaluation report")
-    r = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def quality_vs_steps(report=None, model: str = "context") -> dict:
+    """FID against sampling steps for one model, read from a committed EVALUATION.json (default:
+    weights/EVALUATION.json), never recomputed. Uses the model's main mode (labels and guidance for a
+    labelled model). Returns {"steps": [DDIM step counts, ascending], "fid": [their FIDs], "ddpm_steps",
+    "ddpm_fid", "floor", "n", "guidance"}."""
+    r = read_report(report)
     if model not in r["models"]:
-        raise ValueError(f"{path} has no model {model!r}; it evaluated {sorted(r['models'])}")
+        raise ValueError(f"{report or 'the report'} has no model {model!r}; it evaluated {sorted(r['models'])}")
     runs = r["models"][model]["runs"]
     main = runs[0]["mode"]
     ddim = sorted((run["steps"], run["fid"]) for run in runs if run["mode"] == main and run["sampler"] == "ddim")

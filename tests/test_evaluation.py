@@ -199,6 +199,7 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
         ev.quality_vs_steps(out.parent / "EVALUATION.json")
     with pytest.raises(FileNotFoundError, match="make evaluate"):
         ev.quality_vs_steps(tmp_path / "nowhere.json")
+    assert ev.read_report(out.parent / "EVALUATION.json") == saved
 
 
 def test_run_evaluation_bad_input(data_dir, feature_net, tmp_path):

@@ -31,7 +31,7 @@ from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset
 from course_lib.files import atomic_write
 from course_lib.model import UNet, count_parameters
-from course_lib.samplers import autocast_bf16, has_native_bf16, make_sampler, sample
+from course_lib.samplers import has_native_bf16, make_sampler, sample
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import train
 
@@ -132,15 +132,17 @@ class ProjectRun:
     `make train`), resumed segment by segment; TrainResult.seconds counts only the steps' own time.
     Sampling is `course_lib.samplers.sample` as the course calls it (fp32); the "ddim-bf16" kind runs the same
     call inside a bf16 autocast, a what-if (DDIM only: a DDPM step costs the same as a DDIM step), measured only
-    where the CPU has native bf16 (emulated, it is 10-20x slower than fp32 and tells nothing)."""
+    where the CPU has native bf16 (emulated, it is 10-20x slower than fp32 and tells nothing). `native_bf16`
+    is measure()'s one decision for both, as TrainConfig(precision="auto") would take it."""
 
     name = "project"
 
-    def __init__(self, settings: Settings, dataset: ImageDataset, run_dir: Path, bf16_what_if: bool):
-        self.sample_kinds = ("ddpm", "ddim", "ddim-bf16") if bf16_what_if else ("ddpm", "ddim")
+    def __init__(self, settings: Settings, dataset: ImageDataset, run_dir: Path, native_bf16: bool):
+        self.sample_kinds = ("ddpm", "ddim", "ddim-bf16") if native_bf16 else ("ddpm", "ddim")
         total = settings.warmup_steps + settings.repeats * settings.train_steps
-        self.config = TrainConfig(steps=total, batch_size=settings.project_batch)
-        self.precision = "bf16 autocast" if autocast_bf16("cpu", self.config.precision) else "fp32"
+        self.config = TrainConfig(steps=total, batch_size=settings.project_batch,
+                                  precision="bf16" if native_bf16 else "fp32")
+        self.precision = "bf16 autocast" if native_bf16 else "fp32"
         self.batch, self.dataset, self.run_dir = settings.project_batch, dataset, run_dir
         self.step, self.seconds = 0, 0.0
         self.model = UNet(ModelConfig()).eval()  # replaced by the EMA model after each training segment
@@ -174,7 +176,7 @@ def measure(settings: Settings, progress: bool = True) -> dict:
     steps = {"train": s.train_steps, "ddpm": s.ddpm_steps, "ddim": s.ddim_steps}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         dataset = synthetic_sprites(s.dataset_size)
-        runs = [ReferenceRun(s, dataset), ProjectRun(s, dataset, Path(tmp), bf16_what_if=native_bf16)]
+        runs = [ReferenceRun(s, dataset), ProjectRun(s, dataset, Path(tmp), native_bf16)]
         kinds = dict.fromkeys(kind for run in runs for kind in run.sample_kinds)
         jobs = ([(run, "warmup") for run in runs] + [(run, "train") for _ in range(s.repeats) for run in runs]
                 + [(run, "sample-warmup") for run in runs]

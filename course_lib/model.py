@@ -164,7 +164,7 @@ class UNet(nn.Module):
         if context.shape[0] != x.shape[0]:
             raise ValueError(f"context has {context.shape[0]} rows but the batch has {x.shape[0]} images")
 
-    def embed(self, t: torch.Tensor, context: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """emb = SiLU(MLP_t(sinusoidal(t)) + MLP_c(c)), always in float32, also under bfloat16 autocast.
 
         The convolutions tolerate bf16, but this small path (and the output layer, see forward) carries
@@ -172,11 +172,11 @@ class UNet(nn.Module):
         difference by w. With both in bf16 the labelled DDIM-25 FID rose by 1.16 +- 0.22 over float32
         (paired over 5 seeds, n=1000, guidance 2, weights/context.pt); with both in float32 by
         0.08 +- 0.14, for under 0.5% of the model's FLOPs. Without autocast nothing changes."""
-        with torch.autocast(x.device.type, enabled=False):
+        with torch.autocast(t.device.type, enabled=False):
             emb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
             if self.context_mlp is not None:
                 if context is None:
-                    context = x.new_zeros(x.shape[0], self.config.context_dim)
+                    context = emb.new_zeros(emb.shape[0], self.config.context_dim)
                 emb = emb + self.context_mlp(context.to(emb.dtype))
             return F.silu(emb)
 
@@ -184,7 +184,7 @@ class UNet(nn.Module):
         """x: (B, C, H, W) noisy images x_t; t: (B,) integer timesteps; context: (B, context_dim) or None
         (None is the same as all zeros: no context). Returns the predicted noise, shaped like x."""
         self.check_inputs(x, context)
-        emb = self.embed(t, context, x)
+        emb = self.embed(t, context)
 
         h = self.conv_in(x)
         skips = [h]

@@ -27,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(DATA): $(STAMP) course_lib/sprites.py
+$(DATA): $(STAMP) $(wildcard course_lib/sprites/*.py)
 	$(PY) -m course_lib data --preview data/sprites_preview.png
 
 data: $(STAMP)

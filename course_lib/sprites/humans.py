@@ -62,12 +62,17 @@ def _outfit_tunic(cv, f, c):
     _arms(cv, c, c.main)
 
 
+def _panelled(cv, f, c, pants, body, panel_mask, panel, studs, stud_tone):
+    """A torso in `body` with an inset `panel` (a breastplate, a bib), sleeves like the torso and a pair of studs."""
+    _legs(cv, f, c, pants)
+    cv.part(rect(9, 5, 11, 10), body)
+    cv.part(panel_mask, panel, outline=False)
+    _arms(cv, c, body)
+    cv.put(both_sides(studs), stud_tone)
+
+
 def _outfit_armour(cv, f, c):
-    _legs(cv, f, c, c.metal)
-    cv.part(rect(9, 5, 11, 10), c.metal)
-    cv.part(rect(9, 6, 11, 9), c.main, outline=False)
-    _arms(cv, c, c.metal)
-    cv.put(both_sides(dots((9, 4))), c.metal.light)
+    _panelled(cv, f, c, c.metal, c.metal, rect(9, 6, 11, 9), c.main, dots((9, 4)), c.metal.light)
 
 
 def _outfit_robe(cv, f, c):
@@ -84,11 +89,7 @@ def _outfit_dress(cv, f, c):
 
 
 def _outfit_overalls(cv, f, c):
-    _legs(cv, f, c, c.main)
-    cv.part(rect(9, 5, 11, 10), c.second)
-    cv.part(rect(10, 5, 11, 10), c.main, outline=False)
-    cv.put(both_sides(dots((9, 6))), c.main.base)
-    _arms(cv, c, c.second)
+    _panelled(cv, f, c, c.main, c.second, rect(10, 5, 11, 10), c.main, dots((9, 6)), c.main.base)
 
 
 def _outfit_apron(cv, f, c):

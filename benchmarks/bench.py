@@ -30,8 +30,9 @@ from tqdm.auto import tqdm
 from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset
 from course_lib.files import atomic_write
+from course_lib.device import cpu_name, precision_probe, use_bf16
 from course_lib.model import UNet, count_parameters
-from course_lib.samplers import has_native_bf16, make_sampler, sample
+from course_lib.samplers import make_sampler, sample
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import train
 
@@ -39,7 +40,7 @@ from . import reference
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 T = ScheduleConfig().T
-EMULATED_BF16 = "not measured: this CPU emulates bf16 (no AVX512-BF16 or AMX), 10-20x slower than fp32"
+SLOWER_BF16 = "not measured: the bf16 probe found bf16 no faster than fp32 on this CPU (see the probe row)"
 BUSY_NOTE = "absolute numbers are pessimistic, the ratios (interleaved repeats) fairer"
 THREADS_NOTE = ("; with other processes on the cores, the threads of one torch process wait on each other at every "
                 "parallel region (each small op), which hurts a model of many small ops most: `--threads 1` is "
@@ -127,22 +128,20 @@ class ReferenceRun:
 
 
 class ProjectRun:
-    """This project: `course_lib.training.train` itself (AdamW, bf16 autocast where the CPU has native bf16 and
-    float32 elsewhere, grad clip, EMA: the loop of
-    `make train`), resumed segment by segment; TrainResult.seconds counts only the steps' own time.
-    Sampling is `course_lib.samplers.sample` as the course calls it (fp32); the "ddim-bf16" kind runs the same
-    call inside a bf16 autocast, a what-if (DDIM only: a DDPM step costs the same as a DDIM step), measured only
-    where the CPU has native bf16 (emulated, it is 10-20x slower than fp32 and tells nothing). `native_bf16`
-    is measure()'s one decision for both, as TrainConfig(precision="auto") would take it."""
+    """This project: `course_lib.training.train` itself (AdamW, bf16 autocast where the precision probe finds
+    bf16 faster than float32, float32 elsewhere, grad clip, EMA: the loop of `make train`), resumed segment
+    by segment; TrainResult.seconds counts only the steps' own time. Sampling is `course_lib.samplers.sample`
+    as the course calls it (fp32); the "ddim-bf16" kind runs the same call inside a bf16 autocast, a what-if
+    (DDIM only: a DDPM step costs the same as a DDIM step), measured only where bf16 is the faster precision.
+    `bf16` is measure()'s one decision for both, `device.use_bf16("auto", "cpu")`."""
 
     name = "project"
 
-    def __init__(self, settings: Settings, dataset: ImageDataset, run_dir: Path, native_bf16: bool):
-        self.sample_kinds = ("ddpm", "ddim", "ddim-bf16") if native_bf16 else ("ddpm", "ddim")
+    def __init__(self, settings: Settings, dataset: ImageDataset, run_dir: Path, bf16: bool):
+        self.sample_kinds = ("ddpm", "ddim", "ddim-bf16") if bf16 else ("ddpm", "ddim")
         total = settings.warmup_steps + settings.repeats * settings.train_steps
-        self.config = TrainConfig(steps=total, batch_size=settings.project_batch,
-                                  precision="bf16" if native_bf16 else "fp32")
-        self.precision = "bf16 autocast" if native_bf16 else "fp32"
+        self.config = TrainConfig(steps=total, batch_size=settings.project_batch, precision="bf16" if bf16 else "fp32")
+        self.precision = "bf16 autocast" if bf16 else "fp32"
         self.batch, self.dataset, self.run_dir = settings.project_batch, dataset, run_dir
         self.step, self.seconds = 0, 0.0
         self.model = UNet(ModelConfig()).eval()  # replaced by the EMA model after each training segment
@@ -158,9 +157,10 @@ class ProjectRun:
 
     def sample(self, kind: str, n: int, steps: int) -> float:
         method, _, precision = kind.partition("-")
-        sampler = make_sampler(NoiseSchedule(ScheduleConfig()), method, None if method == "ddpm" else steps)
-        if method == "ddpm":
-            sampler.timesteps = sampler.timesteps[:steps]  # time the first `steps` of the T steps only
+        if method == "ddpm":  # time `steps` DDPM steps on a schedule of T = steps: each costs what one of 500 does
+            sampler = make_sampler(NoiseSchedule(ScheduleConfig(T=steps)), "ddpm")
+        else:
+            sampler = make_sampler(NoiseSchedule(ScheduleConfig()), method, steps=steps)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             return timed(sample, self.model, sampler, n, seed=0)
 
@@ -169,14 +169,14 @@ def measure(settings: Settings, progress: bool = True) -> dict:
     """Run every measurement; returns the raw timings (seconds per repeat) and the machine's state."""
     s = settings
     load_before, cpu_before, wall_before = os.getloadavg(), os.times(), time.perf_counter()
-    native_bf16 = has_native_bf16("cpu")  # emulated bf16 is not measured: minutes of single-threaded emulation
+    bf16 = use_bf16("auto", "cpu")  # a slower bf16 (emulated: minutes single-threaded) is not measured
     peaks = {"fp32": matmul_gflops(torch.float32, s.matmul_size, 5)}
-    if native_bf16:
+    if bf16:
         peaks["bf16"] = matmul_gflops(torch.bfloat16, s.matmul_size, 5)
     steps = {"train": s.train_steps, "ddpm": s.ddpm_steps, "ddim": s.ddim_steps}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         dataset = synthetic_sprites(s.dataset_size)
-        runs = [ReferenceRun(s, dataset), ProjectRun(s, dataset, Path(tmp), native_bf16)]
+        runs = [ReferenceRun(s, dataset), ProjectRun(s, dataset, Path(tmp), bf16)]
         kinds = dict.fromkeys(kind for run in runs for kind in run.sample_kinds)
         jobs = ([(run, "warmup") for run in runs] + [(run, "train") for _ in range(s.repeats) for run in runs]
                 + [(run, "sample-warmup") for run in runs]
@@ -197,6 +197,7 @@ def measure(settings: Settings, progress: bool = True) -> dict:
     cpu_after, wall = os.times(), time.perf_counter() - wall_before
     cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     return {"settings": asdict(s), "peaks": peaks, "times": times, "models": models,
+            "probe": str(precision_probe("cpu")),
             "threads": torch.get_num_threads(), "load_before": load_before, "load_after": os.getloadavg(),
             "wall": wall, "cpu_share": cpu / (wall * torch.get_num_threads())}
 
@@ -231,16 +232,6 @@ def summarise(raw: dict) -> dict:
         stats["train_gflops"] = 3 * m["flops"] * stats["train"].median / 1e9
         stats["ddpm_gflops"] = m["flops"] * s["n_sample"] * T / stats["ddpm"].median / 1e9
     return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def plural(n: int, word: str) -> str:
@@ -294,14 +285,15 @@ def render(raw: dict, summary: dict) -> str:
         ("Sampling GFLOP/s (fp32, DDPM)", f"{ref['ddpm_gflops']:.1f}", f"{proj['ddpm_gflops']:.1f}",
          f"{proj['ddpm_gflops'] / ref['ddpm_gflops']:.2f}", ""),
         compare(what_if, ref["ddim"], proj["ddim-bf16"], ".2f", False) if "ddim-bf16" in proj
-        else (what_if, ref["ddim"].cell(".2f"), EMULATED_BF16, "", ""),
+        else (what_if, ref["ddim"].cell(".2f"), SLOWER_BF16, "", ""),
     ]
-    bf16_peak = f"{peaks['bf16']:.1f} GFLOP/s" if "bf16" in peaks else EMULATED_BF16
+    bf16_peak = f"{peaks['bf16']:.1f} GFLOP/s" if "bf16" in peaks else SLOWER_BF16
     load = "; ".join(f"{when} {', '.join(f'{v:.2f}' for v in raw[f'load_{when}'])}" for when in ("before", "after"))
     lines = [
         "# Benchmark: this project against the original course", "",
         "| Machine | |", "|---|---|",
-        f"| CPU | {cpu_model()} ({os.cpu_count()} cores) |",
+        f"| CPU | {cpu_name()} ({os.cpu_count()} cores) |",
+        f"| Precision probe | {raw['probe']} |",
         f"| torch | {torch.__version__}, {plural(raw['threads'], 'thread')} for both models "
         f"({'torch default' if raw['default_threads'] else 'set by --threads'}) |",
         f"| Date | {datetime.datetime.now().astimezone().isoformat(timespec='minutes')} |",
@@ -325,7 +317,8 @@ def render(raw: dict, summary: dict) -> str:
         "- Reference: `benchmarks/reference.py`, the original ContextUnet (n_feat 64) and loop: Adam, fp32, "
         "BatchNorm, context masking, its own DDPM and DDIM (stride T/steps) samplers, unconditional.",
         "- Project: `course_lib` UNet with the default ModelConfig, trained by `course_lib.training.train` itself "
-        "(AdamW, bf16 autocast where the CPU has native bf16 and fp32 elsewhere (see the precision row), grad clip, "
+        "(AdamW, bf16 autocast where the precision probe finds bf16 faster, fp32 elsewhere (see the precision row), "
+        "grad clip, "
         "Min-SNR loss weights, EMA, per TrainConfig defaults; resumed segment by segment, its own step "
         "timer), sampled with `course_lib.samplers.sample` as the course calls it (fp32, context None, guidance 1). "
         "The what-if row runs the same `sample` call inside `torch.autocast('cpu', dtype=torch.bfloat16)`.",

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from . import sprites
 from .images import to_model_space  # uint8 0..255 -> float32 [-1, 1]: x = u / 127.5 - 1
+from .seeding import derived_generator
 
 MAKE_DATA = "run `make data` (or `python -m course_lib data`) to generate the sprite dataset"
 ORIGINAL_FILES = ("sprites_1788_16x16.npy", "sprite_labels_nc_1788_16x16.npy")
@@ -175,7 +176,7 @@ class ImageDataset:
         while True:
             epoch, pos = divmod(step, per_epoch)
             if order is None or pos == 0:
-                order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+                order = torch.randperm(len(self), generator=derived_generator(seed, epoch))
             yield self.batch(order[pos * batch_size:(pos + 1) * batch_size], device)
             step += 1
 

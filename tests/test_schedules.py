@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from course_lib.config import ScheduleConfig
-from course_lib.schedules import NoiseSchedule
+from course_lib.schedules import BETA_SCHEDULES, NoiseSchedule
 
 SCHEDULES = [ScheduleConfig(name="linear"), ScheduleConfig(name="cosine")]
 
@@ -68,12 +68,21 @@ def test_q_sample_bad_shapes(schedule):
 
 
 def test_unknown_schedule_and_bad_T():
-    with pytest.raises(ValueError, match="unknown schedule 'quadratic'; choose one of"):
-        ScheduleConfig(name="quadratic")
+    with pytest.raises(ValueError, match="unknown schedule 'quadratic'; choose one of linear, cosine"):
+        NoiseSchedule(ScheduleConfig(name="quadratic"))
     with pytest.raises(ValueError, match="positive integer"):
         ScheduleConfig(T=0)
     with pytest.raises(ValueError, match="beta_start < beta_end"):
         ScheduleConfig(beta_start=0.1, beta_end=0.01)
+
+
+def test_a_new_schedule_is_one_registry_entry(monkeypatch):
+    def constant_betas(c):
+        return torch.full((c.T,), 0.01, dtype=torch.float64)
+
+    monkeypatch.setitem(BETA_SCHEDULES, "constant", constant_betas)
+    s = NoiseSchedule(ScheduleConfig(name="constant", T=10))
+    torch.testing.assert_close(s.alpha_bar, torch.full((10,), 0.99, dtype=torch.float64).cumprod(0))
 
 
 def test_signal_to_noise_decreases(schedule):

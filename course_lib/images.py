@@ -19,6 +19,22 @@ def to_model_space(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.float() / 127.5 - 1.0
 
 
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Model space -> the uint8 pixels it would be saved as: p = round((clip(x, -1, 1) + 1) * 127.5)."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Model-space images snapped to the 8-bit pixels they would be saved as (clipped to [-1, 1]), so that
+    generated and real images reach a measurement through the same path: to_model_space(to_pixels(x))."""
+    return to_model_space(to_pixels(x))
+
+
+def as_model_space(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels or model-space floats -> float32 model space."""
+    return to_model_space(images) if images.dtype == torch.uint8 else images.float()
+
+
 def to_display(x: torch.Tensor) -> torch.Tensor:
     """Model space [-1, 1] -> [0, 1] for display: (x + 1) / 2, clipped; the same mapping for every image."""
     return ((x.detach().float().cpu() + 1.0) / 2.0).clamp(0.0, 1.0)
@@ -41,6 +57,14 @@ def enlarged_grid(x: torch.Tensor, nrow: int = 8, scale: int = 4) -> torch.Tenso
     return image_grid(x, nrow=nrow).repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
 
 
+def grid_picture(x: torch.Tensor, nrow: int = 8, scale: int = 4):
+    """A PIL image of the enlarged grid of a batch in model space, 8-bit RGB: round(255 * display value)."""
+    from PIL import Image
+
+    grid = grid_to_numpy(enlarged_grid(x, nrow, scale))
+    return Image.fromarray((grid * 255).round().astype("uint8"))
+
+
 def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 4) -> Path:
     """Write a batch in model space as a PNG grid, each pixel enlarged `scale` times."""
     grid = enlarged_grid(x, nrow, scale)
@@ -54,12 +78,7 @@ def save_gif(frames: torch.Tensor, path: str | Path, nrow: int = 8, scale: int =
              hold_last: int = 12) -> Path:
     """Write frames (F, B, C, H, W) in model space, e.g. a sampling trajectory, as an animated GIF of grids;
     the final frame is held a little longer."""
-    from PIL import Image
-
-    pictures = []
-    for frame in frames:
-        grid = grid_to_numpy(enlarged_grid(frame, nrow, scale))
-        pictures.append(Image.fromarray((grid * 255).round().astype("uint8")))
+    pictures = [grid_picture(frame, nrow, scale) for frame in frames]
     pictures += [pictures[-1]] * hold_last
     path = Path(path)
     with atomic_write(path) as tmp:

@@ -1,59 +1,76 @@
-"""Reverse processes: DDPM and DDIM samplers, and the loop that runs them over a model.
+"""Reverse processes: the sampler interface, DDPM and DDIM, and the loop that runs a sampler over a model.
 
 A sampler knows the math of one reverse step; the model only predicts eps. The loop
 
     x_T = schedule.x_T_from_noise(z), z ~ N(0, I)
-    for t in sampler.timesteps:  eps = model(x_t, t, c);  x_prev = sampler.step(eps, t, x_t, z)
+    for t in sampler.timesteps:  eps = model(x_t, t, c);  x_t = sampler.step(eps, t, x_t, z).x_prev
 
-is the same for both. Every coefficient is a Python float computed once from the
+is the same for every sampler. Every coefficient is a Python float computed once from the
 schedule, and the noise z is drawn from a torch.Generator on the CPU by default and
 copied to the model's device, so a sampling loop never waits on the device
 (no per-step host synchronisation) and one seed gives the same sprites on CPU and GPU.
+
+A new sampler is one subclass of `Sampler` (its timesteps, `needs_noise` and `step`), one
+entry in `SAMPLERS` (which `make_sampler`, the command line and the evaluation read) and its tests.
 """
 from __future__ import annotations
 
+import inspect
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import module_device
 from .schedules import NoiseSchedule
 
 DDPM_VARIANCES = ("beta", "posterior", "none")
+FINAL_FRAME = -1  # the timestep recorded for the final images in a trajectory
 
 
-def pick_device() -> torch.device:
-    """The fastest device here: CUDA, then Apple MPS, then the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+class StepOutput(NamedTuple):
+    """x_prev: x at the sampler's next timestep (after the last step: the generated image);
+    x0_hat: the clean image predicted at this step, x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
+
+    x_prev: torch.Tensor
+    x0_hat: torch.Tensor
 
 
-def has_native_bf16(device: torch.device | str) -> bool:
-    """Whether bfloat16 autocast runs natively, and so faster than float32, on `device`: a CUDA GPU with
-    bf16 support, or a CPU with AVX-512 BF16 or AMX. Other CPUs emulate bf16, about 10x slower than float32
-    (measured on a 2-core AVX2 CPU: 6.3 s against 0.52 s per training step of the course model)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return False
+class Sampler(ABC):
+    """One reverse process over a schedule. Subclasses set `self._timesteps` (strictly decreasing, ending
+    at 0) and implement `needs_noise` and `step`; the timesteps are read-only from outside."""
+
+    def __init__(self, schedule: NoiseSchedule):
+        self.schedule = schedule
+        self._timesteps: list[int] = []
+        abar = schedule.alpha_bar.tolist()
+        self._sqrt_alpha_bar = [math.sqrt(a) for a in abar]
+        self._sqrt_one_minus_alpha_bar = [math.sqrt(1 - a) for a in abar]
+
+    @property
+    def timesteps(self) -> list[int]:
+        """The timesteps the sampler visits, in order (a copy: changing it changes nothing)."""
+        return list(self._timesteps)
+
+    @abstractmethod
+    def needs_noise(self, t: int) -> bool:
+        """Whether the step from t uses fresh noise z (the loop draws z only then)."""
+
+    @abstractmethod
+    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, z: torch.Tensor | None = None) -> StepOutput:
+        """One reverse step from x_t, given the predicted noise eps and, where needs_noise(t), z ~ N(0, I)."""
+
+    def predict_x0(self, eps: torch.Tensor, t: int, x_t: torch.Tensor) -> torch.Tensor:
+        """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t): x_t = sqrt(alpha_bar_t) x_0 +
+        sqrt(1 - alpha_bar_t) eps solved for x_0."""
+        return (x_t - self._sqrt_one_minus_alpha_bar[t] * eps) / self._sqrt_alpha_bar[t]
 
 
-def autocast_bf16(device: torch.device | str, precision: str = "auto") -> bool:
-    """Resolve a precision setting ("auto", "bf16" or "fp32") to: use bfloat16 autocast on `device`?
-    "auto" means bf16 exactly where `has_native_bf16(device)`."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision={precision!r} must be 'auto', 'bf16' or 'fp32'")
-    return precision == "bf16" or (precision == "auto" and has_native_bf16(device))
-
-
-class DDPMSampler:
+class DDPMSampler(Sampler):
     """Ancestral sampling (Ho et al. 2020, Algorithm 2), one step per timestep t = T-1, ..., 0:
 
         x_{t-1} = 1/sqrt(alpha_t) * (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) + sigma_t z,
@@ -61,16 +78,16 @@ class DDPMSampler:
     with sigma_t^2 = beta_t (variance="beta") or the posterior variance
     beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t (variance="posterior"),
     and no noise on the last step (t = 0). variance="none" (sigma_t = 0) is the broken variant
-    lab 1 shows: the same updates without re-injected noise. The re-injected noise z is what keeps
-    samples sharp and varied: without it every path drifts to the blurry mean.
+    lab 1 shows: the same updates without re-injected noise. DDPM always runs all T steps.
     """
 
     def __init__(self, schedule: NoiseSchedule, variance: str = "beta"):
         if variance not in DDPM_VARIANCES:
             raise ValueError(f"unknown DDPM variance {variance!r}; choose one of {DDPM_VARIANCES}")
-        self.schedule, self.variance = schedule, variance
+        super().__init__(schedule)
+        self.variance = variance
         s = schedule
-        self.timesteps = list(range(s.T - 1, -1, -1))
+        self._timesteps = list(range(s.T - 1, -1, -1))
         sigma2 = {"beta": s.beta, "posterior": s.posterior_variance, "none": torch.zeros_like(s.beta)}[variance]
         self._x_coef = (1 / s.alpha.sqrt()).tolist()                       # 1 / sqrt(alpha_t)
         self._eps_coef = (s.beta / (1 - s.alpha_bar).sqrt()).tolist()     # beta_t / sqrt(1 - alpha_bar_t)
@@ -78,29 +95,39 @@ class DDPMSampler:
         self._sigma[0] = 0.0
 
     def __repr__(self) -> str:
-        return f"DDPMSampler(steps={len(self.timesteps)}, variance={self.variance!r})"
+        return f"DDPMSampler(steps={len(self._timesteps)}, variance={self.variance!r})"
 
     def needs_noise(self, t: int) -> bool:
         return self._sigma[t] > 0
 
-    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, z: torch.Tensor | None = None) -> StepOutput:
         """x_{t-1} from x_t and the predicted noise eps; z ~ N(0, I) (ignored at t = 0)."""
         mean = self._x_coef[t] * (x_t - self._eps_coef[t] * eps)
-        return mean + self._sigma[t] * z if self.needs_noise(t) else mean
+        x_prev = mean + self._sigma[t] * z if self.needs_noise(t) else mean
+        return StepOutput(x_prev, self.predict_x0(eps, t, x_t))
 
 
 def ddim_timesteps(T: int, steps: int) -> list[int]:
     """`steps` timesteps from T-1 down to 0, as evenly spaced as integers allow:
     t_i = round((steps-1-i) * (T-1) / (steps-1)). Strictly decreasing for any 1 <= steps <= T
     (the spacing is at least 1), so no index ever wraps around the schedule."""
-    if not isinstance(steps, int) or not 1 <= steps <= T:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
         raise ValueError(f"steps={steps!r} must be an integer from 1 to T={T}")
     if steps == 1:
         return [T - 1]
     return [((steps - 1 - i) * (T - 1) * 2 + (steps - 1)) // (2 * (steps - 1)) for i in range(steps)]
 
 
-class DDIMSampler:
+@dataclass(frozen=True)
+class DDIMCoefficients:
+    """The numbers of one DDIM step from t to its successor prev (alpha_bar_prev = 1 after the last step)."""
+
+    sqrt_alpha_bar_prev: float   # sqrt(alpha_bar_prev): scales x0_hat
+    direction: float             # sqrt(1 - alpha_bar_prev - sigma_t^2): scales eps, the direction pointing to x_t
+    sigma: float                 # the standard deviation of the fresh noise
+
+
+class DDIMSampler(Sampler):
     """DDIM (Song et al. 2021, eq. 12) over a subsequence t_1 > t_2 > ... > t_S = 0 of the T timesteps:
 
         x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
@@ -115,52 +142,55 @@ class DDIMSampler:
     def __init__(self, schedule: NoiseSchedule, steps: int = 25, eta: float = 0.0):
         if not 0.0 <= float(eta) <= 1.0:
             raise ValueError(f"eta={eta} must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise)")
-        self.schedule, self.eta = schedule, float(eta)
-        self.timesteps = ddim_timesteps(schedule.T, steps)
+        super().__init__(schedule)
+        self.eta = float(eta)
+        self._timesteps = ddim_timesteps(schedule.T, steps)
         abar = schedule.alpha_bar.tolist()
-        prev = self.timesteps[1:] + [None]
-        self._coefs = {}
-        for t, p in zip(self.timesteps, prev):
-            a_t, a_prev = abar[t], (abar[p] if p is not None else 1.0)
+        self._coefs: dict[int, DDIMCoefficients] = {}
+        for t, prev in zip(self._timesteps, self._timesteps[1:] + [None]):
+            a_t, a_prev = abar[t], (abar[prev] if prev is not None else 1.0)
             sigma = self.eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
-            self._coefs[t] = (math.sqrt(a_t), math.sqrt(1 - a_t), math.sqrt(a_prev),
-                              math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)), sigma)
+            self._coefs[t] = DDIMCoefficients(math.sqrt(a_prev), math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)), sigma)
 
     def __repr__(self) -> str:
-        return f"DDIMSampler(steps={len(self.timesteps)}, eta={self.eta})"
+        return f"DDIMSampler(steps={len(self._timesteps)}, eta={self.eta})"
 
     def needs_noise(self, t: int) -> bool:
-        return self._coefs[t][4] > 0
+        return self._coefs[t].sigma > 0
 
-    def predict_x0(self, eps: torch.Tensor, t: int, x_t: torch.Tensor) -> torch.Tensor:
-        """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
-        sqrt_a, sqrt_1ma = self._coefs[t][:2]
-        return (x_t - sqrt_1ma * eps) / sqrt_a
-
-    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, z: torch.Tensor | None = None) -> StepOutput:
         """x at the next timestep of the subsequence (x_0 after the last one); z ~ N(0, I) used when eta > 0."""
-        _, _, sqrt_a_prev, dir_coef, sigma = self._coefs[t]
-        x_prev = sqrt_a_prev * self.predict_x0(eps, t, x_t) + dir_coef * eps
-        return x_prev + sigma * z if sigma > 0 else x_prev
+        c = self._coefs[t]
+        x0_hat = self.predict_x0(eps, t, x_t)
+        x_prev = c.sqrt_alpha_bar_prev * x0_hat + c.direction * eps
+        return StepOutput(x_prev + c.sigma * z if c.sigma > 0 else x_prev, x0_hat)
 
 
-def make_sampler(schedule: NoiseSchedule, method: str = "ddpm", steps: int | None = None, eta: float = 0.0,
-                 variance: str = "beta"):
-    """"ddpm" (all T steps) or "ddim" (`steps` steps, default 25, with `eta`)."""
-    if method == "ddpm":
-        if steps not in (None, schedule.T):
-            raise ValueError(f"DDPM runs all T={schedule.T} steps; for fewer steps use method='ddim' (got steps={steps})")
-        return DDPMSampler(schedule, variance)
-    if method == "ddim":
-        return DDIMSampler(schedule, 25 if steps is None else steps, eta)
-    raise ValueError(f"unknown sampling method {method!r}; choose 'ddpm' or 'ddim'")
+# Every sampler by name: the command line's --method choices, make_sampler and the evaluation read this.
+SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler}
+
+
+def make_sampler(schedule: NoiseSchedule, method: str = "ddpm", **options) -> Sampler:
+    """The sampler SAMPLERS[method] over `schedule`, with `options` (steps, eta, variance; None: the sampler's
+    default). An option the sampler does not take is an error, not silently dropped: DDPM runs all T steps
+    and has no eta; DDIM has no variance setting."""
+    if method not in SAMPLERS:
+        raise ValueError(f"unknown sampling method {method!r}; choose one of {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[method]
+    takes = [name for name in inspect.signature(cls).parameters if name != "schedule"]
+    given = {name: value for name, value in options.items() if value is not None}
+    foreign = [name for name in given if name not in takes]
+    if foreign:
+        raise ValueError(f"{', '.join(f'{k}={given[k]!r}' for k in foreign)} does not apply to {method}: it takes "
+                         f"{', '.join(takes) or 'no options'} ({cls.__doc__.splitlines()[0].strip()})")
+    return cls(schedule, **given)
 
 
 @dataclass
 class SampleResult:
     """images: (n, C, H, W) in model space [-1, 1] (not clipped), on the CPU.
     frames: (F, n, C, H, W) snapshots of x_t (the first is x_T, the last the final images),
-    frame_timesteps: the timestep each frame was taken at (-1 for the final images); both
+    frame_timesteps: the timestep each frame was taken at (FINAL_FRAME for the final images); both
     empty unless capture_every > 0."""
 
     images: torch.Tensor
@@ -220,16 +250,17 @@ def check_guide(model: nn.Module, guide: nn.Module) -> None:
     if have != need:
         raise ValueError(f"the guide model does not fit the model it guides: guide has {have}, model has {need}; "
                          f"use an earlier snapshot of the same model")
-    guide_device, device = next(guide.parameters()).device, next(model.parameters()).device
+    guide_device, device = module_device(guide), module_device(model)
     if guide_device != device:
         raise ValueError(f"the guide model is on {guide_device} but the model is on {device}; load both on one device")
 
 
 @torch.no_grad()
-def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: float = 1.0,
+def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, guidance: float = 1.0,
            guide: nn.Module | None = None, seed: int | None = 0, generator: torch.Generator | None = None,
            x_T: torch.Tensor | None = None, capture_every: int = 0, progress: bool = False) -> SampleResult:
-    """Draw n images with `sampler` (a DDPMSampler or DDIMSampler) on the model's device.
+    """Draw n images with `sampler` (any `Sampler`) on the model's device; the models' train/eval modes are
+    restored afterwards, also when sampling fails.
 
     context: None, (K,) or (n, K); guidance: the guidance scale w (1 = no guidance), classifier-free
     with the model's own unconditional prediction, or autoguidance by `guide`, a weaker snapshot of
@@ -263,22 +294,24 @@ def sample(model: nn.Module, sampler, n: int = 16, *, context=None, guidance: fl
 
     models = [m for m in (model, guide) if m is not None]
     was_training = [m.training for m in models]
-    for m in models:
-        m.eval()
     frames, frame_t = [], []
-    steps = sampler.timesteps
-    for i, t in enumerate(tqdm(steps, desc=type(sampler).__name__, disable=not progress, leave=False)):
-        if capture_every and i % capture_every == 0:
-            frames.append(x.clone())
-            frame_t.append(t)
-        eps = predict_eps(model, x, t, context, guidance, guide)
-        z = draw_noise(shape, generator, device) if sampler.needs_noise(t) else None
-        x = sampler.step(eps, t, x, z)
+    try:
+        for m in models:
+            m.eval()
+        for i, t in enumerate(tqdm(sampler.timesteps, desc=type(sampler).__name__, disable=not progress,
+                                   leave=False)):
+            if capture_every and i % capture_every == 0:
+                frames.append(x.clone())
+                frame_t.append(t)
+            eps = predict_eps(model, x, t, context, guidance, guide)
+            z = draw_noise(shape, generator, device) if sampler.needs_noise(t) else None
+            x = sampler.step(eps, t, x, z).x_prev
+    finally:
+        for m, mode in zip(models, was_training):
+            m.train(mode)
     if capture_every:
         frames.append(x.clone())
-        frame_t.append(-1)
-    for m, mode in zip(models, was_training):
-        m.train(mode)
+        frame_t.append(FINAL_FRAME)
     return SampleResult(images=x.float().cpu(),
                         frames=torch.stack(frames).float().cpu() if frames else None,
                         frame_timesteps=frame_t)

@@ -6,6 +6,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from .files import atomic_write
+from .samplers import FINAL_FRAME
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
@@ -90,11 +91,16 @@ def show_rows(rows: dict, scale: float = 0.45) -> None:
     plt.show()
 
 
+def frame_title(t: int, label: str = "x_t") -> str:
+    """The caption of one frame of a sampling trajectory: "`label` at t = ..." or, for the final images
+    (timestep FINAL_FRAME), "final images"."""
+    return "final images" if t == FINAL_FRAME else f"{label} at t = {t}"
+
+
 def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_ms: int = 120, scale: float = 0.45,
                    label: str = "x_t"):
     """An HTML animation (matplotlib's to_jshtml: plays in any notebook viewer, no kernel needed) of
-    frames (F, B, C, H, W) in model space, titled "`label` at t = ..." with each frame's timestep
-    (-1: "final images")."""
+    frames (F, B, C, H, W) in model space, each titled by `frame_title` with its timestep."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
     from matplotlib import animation
@@ -109,8 +115,7 @@ def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_m
 
     def draw(i):
         picture.set_data(grids[i])
-        t = frame_timesteps[i]
-        ax.set_title("final images" if t < 0 else f"{label} at t = {t}")
+        ax.set_title(frame_title(frame_timesteps[i], label))
         return [picture]
 
     anim = animation.FuncAnimation(fig, draw, frames=len(grids), interval=interval_ms)

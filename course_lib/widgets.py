@@ -13,17 +13,17 @@ from typing import Callable
 
 import ipywidgets as W
 import torch
-from PIL import Image
 
-from .images import enlarged_grid, grid_to_numpy
+from .config import DEFAULT_GUIDANCE
+from .images import grid_picture
 from .samplers import DDIMSampler, sample
+from .viz import frame_title
 
 
 def grid_png(x: torch.Tensor, nrow: int = 8, scale: int = 4) -> bytes:
     """PNG bytes of a grid of a batch in model space (pixels enlarged `scale` times)."""
-    grid = (grid_to_numpy(enlarged_grid(x, nrow, scale)) * 255).round().astype("uint8")
     buffer = io.BytesIO()
-    Image.fromarray(grid).save(buffer, format="PNG")
+    grid_picture(x, nrow, scale).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -81,7 +81,7 @@ def trajectory_explorer(trajectories: dict[str, tuple[torch.Tensor, list[int]]],
                         scale: int = 4, interval_ms: int = 150) -> ImageExplorer:
     """Scrub stored sampling trajectories: a frame slider with a Play button, and a toggle between
     trajectories (e.g. "with noise" / "without noise") when there are several.
-    trajectories: name -> (frames (F, B, C, H, W), the timestep of each frame, -1 for the final images)."""
+    trajectories: name -> (frames (F, B, C, H, W), the timestep of each frame), as in `samplers.SampleResult`."""
     names = list(trajectories)
     frames0, _ = trajectories[names[0]]
     step = slider(0, 0, len(frames0) - 1, 1, "frame", continuous=True)
@@ -95,14 +95,13 @@ def trajectory_explorer(trajectories: dict[str, tuple[torch.Tensor, list[int]]],
         return trajectories[run][0][frame]
 
     def caption(frame, play=None, run=names[0]):
-        t = trajectories[run][1][frame]
-        return f"<b>{run}</b>: " + ("final images" if t < 0 else f"x<sub>t</sub> at t = {t}")
+        return f"<b>{run}</b>: " + frame_title(trajectories[run][1][frame], "x<sub>t</sub>")
 
     return ImageExplorer(render, controls, nrow, scale, caption, title="trajectory")
 
 
 def guided_sampler_explorer(model, schedule, n: int = 16, seed: int = 0, nrow: int = 8, steps: int = 20,
-                            labels: tuple[str, ...] = (), guidance: float = 2.0, eta: float = 0.0,
+                            labels: tuple[str, ...] = (), guidance: float = DEFAULT_GUIDANCE, eta: float = 0.0,
                             show_steps: bool = False) -> ImageExplorer:
     """Regenerate a fixed-seed grid with DDIM. Controls: one slider per context entry (if `labels`),
     a guidance-scale slider (with labels), and DDIM steps and eta sliders (if show_steps)."""

@@ -4,8 +4,8 @@ from torch import nn
 
 from course_lib.config import ModelConfig, ScheduleConfig
 from course_lib.model import UNet
-from course_lib.samplers import (DDIMSampler, DDPMSampler, autocast_bf16, ddim_timesteps, draw_noise,
-                                 has_native_bf16, make_sampler, pick_device, predict_eps, sample)
+from course_lib.samplers import (SAMPLERS, DDIMSampler, DDPMSampler, Sampler, StepOutput, ddim_timesteps,
+                                 draw_noise, make_sampler, predict_eps, sample)
 from conftest import TINY
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import diffusion_loss
@@ -45,9 +45,44 @@ def test_ddpm_step_formula():
     t = 300
     b, a, ab = s.beta[t].item(), s.alpha[t].item(), s.alpha_bar[t].item()
     expected = (x - b / (1 - ab) ** 0.5 * eps) / a ** 0.5 + b ** 0.5 * z
-    torch.testing.assert_close(DDPMSampler(s).step(eps, t, x, z), expected)
+    torch.testing.assert_close(DDPMSampler(s).step(eps, t, x, z).x_prev, expected)
     # the last step adds no noise
     torch.testing.assert_close(DDPMSampler(s).step(eps, 0, x, z), DDPMSampler(s).step(eps, 0, x, None))
+
+
+@pytest.mark.parametrize("sampler", [DDPMSampler(SCHEDULE), DDIMSampler(SCHEDULE, 25, eta=0.5)], ids=repr)
+def test_every_step_returns_the_predicted_x0(sampler):
+    g = torch.Generator().manual_seed(2)
+    x0, eps, z = (torch.randn(2, 3, 4, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    for t in sampler.timesteps[::5]:
+        ab = SCHEDULE.alpha_bar[t].item()
+        x_t = ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps
+        out = sampler.step(eps, t, x_t, z)
+        assert isinstance(out, StepOutput)
+        torch.testing.assert_close(out.x0_hat, x0)  # the true noise recovers the clean image exactly
+
+
+def test_ddim_last_step_lands_on_the_predicted_x0():
+    sampler = DDIMSampler(SCHEDULE, 10)
+    x, eps = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    out = sampler.step(eps, 0, x)
+    torch.testing.assert_close(out.x_prev, out.x0_hat)
+
+
+def test_timesteps_cannot_be_overwritten_from_outside():
+    sampler = DDIMSampler(SCHEDULE, 10)
+    sampler.timesteps.clear()
+    assert len(sampler.timesteps) == 10
+    with pytest.raises(AttributeError):
+        sampler.timesteps = [0]
+
+
+def test_the_registry_builds_every_sampler():
+    assert set(SAMPLERS) == {"ddpm", "ddim"}
+    for name, cls in SAMPLERS.items():
+        sampler = make_sampler(SCHEDULE, name)
+        assert isinstance(sampler, cls) and isinstance(sampler, Sampler)
+        assert sampler.timesteps[0] == SCHEDULE.T - 1 and sampler.timesteps[-1] == 0
 
 
 def test_ddim_eta0_is_deterministic_given_xT(tiny_model, schedule):
@@ -62,7 +97,7 @@ def test_ddim_eta0_is_deterministic_given_xT(tiny_model, schedule):
 @pytest.mark.parametrize("method", ["ddpm", "ddim"])
 def test_sampler_keeps_shape_dtype_device_and_honours_generator(tiny_model, method):
     s = NoiseSchedule(ScheduleConfig(T=50))
-    sampler = make_sampler(s, method, steps=None if method == "ddpm" else 10, eta=0.3)
+    sampler = make_sampler(s, "ddpm") if method == "ddpm" else make_sampler(s, "ddim", steps=10, eta=0.3)
     r1 = sample(tiny_model, sampler, 3, generator=torch.Generator().manual_seed(7))
     r2 = sample(tiny_model, sampler, 3, seed=7)
     r3 = sample(tiny_model, sampler, 3, seed=8)
@@ -149,18 +184,7 @@ def test_a_guide_that_does_not_fit_is_refused(tiny_model, schedule):
 def test_noise_comes_from_the_cpu_generator():
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     torch.testing.assert_close(draw_noise((2, 3), g1, torch.device("cpu")), torch.randn(2, 3, generator=g2))
-    assert pick_device().type in {"cpu", "cuda", "mps"}
 
-
-def test_precision_auto_uses_bf16_only_where_it_is_native(monkeypatch):
-    assert autocast_bf16("cpu", "fp32") is False and autocast_bf16("cpu", "bf16") is True
-    for native in (True, False):
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-        assert has_native_bf16("cpu") is native and autocast_bf16("cpu") is native
-    assert has_native_bf16("meta") is False
-    with pytest.raises(ValueError, match="precision='half' must be 'auto', 'bf16' or 'fp32'"):
-        autocast_bf16("cpu", "half")
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
@@ -168,13 +192,30 @@ def test_precision_auto_uses_bf16_only_where_it_is_native(monkeypatch):
     (dict(method="ddim", steps=501), ValueError, "steps=501"),
     (dict(method="ddim", steps=25, eta=1.5), ValueError, r"eta=1.5 must lie in \[0, 1\]"),
     (dict(method="ddim", steps=25, eta=-0.1), ValueError, "eta=-0.1"),
-    (dict(method="ddpm", steps=25), ValueError, "for fewer steps use method='ddim'"),
-    (dict(method="euler"), ValueError, "unknown sampling method 'euler'"),
+    (dict(method="ddpm", steps=25), ValueError, "steps=25 does not apply to ddpm: it takes variance"),
+    (dict(method="ddpm", eta=0.5), ValueError, "eta=0.5 does not apply to ddpm"),
+    (dict(method="ddim", variance="posterior"), ValueError, "variance='posterior' does not apply to ddim: it takes "
+                                                            "steps, eta"),
+    (dict(method="euler"), ValueError, "unknown sampling method 'euler'; choose one of ddpm, ddim"),
     (dict(method="ddpm", variance="learned"), ValueError, "unknown DDPM variance"),
 ])
 def test_bad_sampler_arguments(schedule, kwargs, error, message):
     with pytest.raises(error, match=message):
         make_sampler(schedule, **kwargs)
+
+
+def test_sample_restores_the_training_mode_even_when_it_fails(tiny_model, schedule):
+    class Failing(DDIMSampler):
+        def step(self, eps, t, x_t, z=None):
+            raise RuntimeError("boom")
+
+    tiny_model.train()
+    with pytest.raises(RuntimeError, match="boom"):
+        sample(tiny_model, Failing(schedule, 3), 2)
+    assert tiny_model.training
+    sample(tiny_model, DDIMSampler(schedule, 2), 2)
+    assert tiny_model.training
+    tiny_model.eval()
 
 
 def test_bad_sample_arguments(tiny_model, schedule):

@@ -6,7 +6,8 @@ from course_lib.data import ImageDataset
 from course_lib.checkpoints import load_checkpoint
 from course_lib.model import UNet
 from course_lib.schedules import NoiseSchedule
-from course_lib.training import diffusion_loss, export_weights, learning_rate, mask_context, min_snr_weight, train
+from course_lib.pipeline import export_weights
+from course_lib.training import diffusion_loss, final_loss, learning_rate, mask_context, min_snr_weight, train
 
 MODEL = ModelConfig(base_channels=8, channel_mults=(1, 2), attention_levels=(1,), context_dim=5, groups=4)
 SCHEDULE = ScheduleConfig(T=50)
@@ -48,6 +49,13 @@ def test_exported_weights_and_snapshots_carry_the_data_mean_image(sprites_like, 
         ckpt = load_checkpoint(path)
         assert torch.equal(ckpt.schedule.x0_mean, sprites_like.mean_image()), path.name
         assert ckpt.meta["dataset_digest"] == "abc"
+        assert ckpt.label_names == ("a", "b", "c", "d", "e")
+        assert ckpt.meta["final_loss"] == round(final_loss(result.losses), 5) == round(result.final_loss, 5)
+
+
+def test_final_loss_is_the_mean_of_the_last_hundred_steps():
+    assert final_loss([10.0] * 50 + [1.0] * 100) == 1.0
+    assert final_loss([2.0, 4.0]) == 3.0
 
 
 def test_resume_refuses_a_run_with_other_settings(sprites_like, tmp_path):

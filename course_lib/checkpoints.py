@@ -20,6 +20,7 @@ from .model import UNet
 from .schedules import NoiseSchedule
 
 FORMAT = "course_lib.checkpoint/1"
+RETRAIN = "`python -m course_lib train` (make train)"
 
 
 @dataclass
@@ -30,6 +31,14 @@ class Checkpoint:
     schedule: NoiseSchedule
     meta: dict = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The name of each context entry, as the training data named its labels (stored in the metadata);
+        "0", "1", ... for a checkpoint saved without them."""
+        width = self.model.config.context_dim
+        names = tuple(self.meta.get("label_names") or ())
+        return names if len(names) == width else tuple(str(i) for i in range(width))
 
 
 def save_checkpoint(path: str | Path, model: UNet, schedule_config: ScheduleConfig, meta: dict | None = None,
@@ -56,13 +65,13 @@ def read_checkpoint_file(path: str | Path, fmt: str = FORMAT) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found; the course's weights live in weights/ "
-                                f"(regenerate them with `make train`)")
+                                f"(restore them with `git checkout weights/` or rebuild them with {RETRAIN})")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, random bytes, or pickled objects that weights_only refuses
         raise ValueError(f"{path} is not a readable checkpoint (corrupt, truncated, or not saved by course_lib): "
                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. "
-                         f"Delete it and restore it from git or regenerate it with `make train`.") from None
+                         f"Delete it and restore it from git or rebuild it with {RETRAIN}.") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise ValueError(f"{path} is not a course_lib checkpoint of the expected kind (format {fmt!r}); "
                          f"found {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}")
@@ -97,7 +106,7 @@ def verify_manifest(path: str | Path) -> None:
     if path.name in listed and listed[path.name] != (found := sha256_file(path)):
         raise ValueError(f"{path} does not match {manifest} (sha256 {found[:12]}..., listed {listed[path.name][:12]}"
                          f"...): the file is damaged or was replaced. Restore it with `git checkout {path}` or "
-                         f"regenerate the weights with `make train`.")
+                         f"rebuild the weights with {RETRAIN}.")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
@@ -111,7 +120,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         schedule_config = ScheduleConfig.from_dict(payload["schedule_config"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} holds an invalid configuration ({e}); it was saved by an incompatible version "
-                         f"of course_lib: regenerate it with `make train`") from None
+                         f"of course_lib: rebuild it with {RETRAIN}") from None
     if expect is not None and (diff := config_mismatch(expect, config)):
         raise ValueError(f"{path} holds a different architecture: " + "; ".join(diff))
     model = UNet(config)
@@ -120,7 +129,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
     if x0_mean is not None and tuple(x0_mean.shape) != (config.channels, config.image_size, config.image_size):
         raise ValueError(f"{path} holds a mean image of shape {tuple(x0_mean.shape)} for a model of "
                          f"{config.channels}x{config.image_size}x{config.image_size} images: the file is damaged or "
-                         f"was assembled by hand; regenerate it with `make train`")
+                         f"was assembled by hand; rebuild it with {RETRAIN}")
     return Checkpoint(model=model.to(device).eval(), schedule=NoiseSchedule(schedule_config, x0_mean),
                       meta=payload.get("meta", {}), path=Path(path))
 

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE
+from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, TrainConfig
+from .samplers import SAMPLERS
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -36,10 +37,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import ModelConfig, Recipe, ScheduleConfig, TrainConfig
+    from .config import ModelConfig, Recipe, ScheduleConfig
     from .data import load_dataset
-    from .samplers import pick_device
-    from .training import train_course, train_recipe
+    from .device import pick_device
+    from .pipeline import train_course, train_recipe
 
     device = args.device or str(pick_device())
     custom = args.dataset != "sprites" or args.image_size not in (None, 16) or args.batch or args.seed or args.name
@@ -51,7 +52,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     levels = (1, 2, 2, 2) if dataset.image_size >= 64 else (1, 2, 2)
     model = ModelConfig(image_size=dataset.image_size, channels=dataset.channels, context_dim=dataset.context_dim,
                         channel_mults=levels, attention_levels=(len(levels) - 1,))
-    train = TrainConfig(steps=args.steps or 10000, batch_size=args.batch or 128, seed=args.seed or 0)
+    given = {"steps": args.steps, "batch_size": args.batch}
+    train = TrainConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     name = args.name or dataset.name.replace(" ", "_")
     row = train_recipe(Recipe(name, model, ScheduleConfig(), train), dataset, args.out, args.runs, device)
     print(f"{name}: {row['steps']} steps in {row['wall_seconds']} s, {row['images_per_second']} images/s, "
@@ -78,17 +80,15 @@ def parse_context(args: argparse.Namespace, label_names: tuple[str, ...], width:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .checkpoints import load_checkpoint
+    from .device import pick_device
     from .images import save_gif, save_grid
-    from .samplers import make_sampler, pick_device, sample
-    from .sprites import LABEL_NAMES
+    from .samplers import make_sampler, sample
 
     device = args.device or pick_device()
     ckpt = load_checkpoint(args.weights, device=device)
     guide = load_checkpoint(args.guide, device=device).model if args.guide else None
-    width = ckpt.model.config.context_dim
-    names = LABEL_NAMES if width == len(LABEL_NAMES) else tuple(str(i) for i in range(width))
-    context = parse_context(args, names, width)
-    sampler = make_sampler(ckpt.schedule, args.method, args.steps, args.eta)
+    context = parse_context(args, ckpt.label_names, ckpt.model.config.context_dim)
+    sampler = make_sampler(ckpt.schedule, args.method, steps=args.steps, eta=args.eta)
     capture = max(1, len(sampler.timesteps) // 50) if args.gif else 0
     result = sample(ckpt.model, sampler, args.n, context=context, guidance=args.guidance, guide=guide,
                     seed=args.seed, capture_every=capture, progress=True)
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--out", default="data", help="output folder (default: data)")
     data.add_argument("--n-train", type=positive_int, default=60000, help="training sprites (default: 60000)")
     data.add_argument("--n-test", type=positive_int, default=5000, help="held-out sprites (default: 5000)")
-    data.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    add_seed_option(data, "the generator")
     data.add_argument("--preview", metavar="PNG", help="also write a preview grid, one row per class")
     data.add_argument("--verify", action="store_true", help="only check existing files against SHA256SUMS")
     data.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -140,10 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "image folder (default: sprites)")
     train.add_argument("--image-size", type=positive_int, help="resize images to this size (16, 28, 32 or 64)")
     train.add_argument("--steps", type=positive_int, help="optimiser steps (default: the course recipe's)")
-    train.add_argument("--batch", type=positive_int, help="images per step (default 128)")
-    train.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
+    train.add_argument("--batch", type=positive_int, help=f"images per step (default {TrainConfig.batch_size})")
+    add_seed_option(train, "every random draw of training")
     train.add_argument("--name", help="name of the output checkpoint (default: the dataset's name)")
-    train.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    add_device_option(train)
     train.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
     train.add_argument("--out", default="weights", help="where checkpoints go (default: weights)")
     train.add_argument("--runs", default="runs", help="resumable training states (default: runs)")
@@ -153,10 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Sample a grid of images with DDPM or DDIM, optionally conditioned on a "
                                           "label or a mixed context vector, with classifier-free guidance.")
     smp.add_argument("--weights", default="weights/context.pt", help="checkpoint (default: weights/context.pt)")
-    smp.add_argument("--method", choices=("ddpm", "ddim"), default="ddim", help="sampler (default: ddim)")
+    smp.add_argument("--method", choices=tuple(SAMPLERS), default="ddim", help="sampler (default: ddim)")
     smp.add_argument("--steps", type=positive_int, help="DDIM steps, 1..T (default 25; DDPM always uses T)")
-    smp.add_argument("--eta", type=float, default=0.0, help="DDIM noise, 0 (deterministic) to 1 (default 0)")
-    smp.add_argument("--label", help="one label, e.g. human, non-human, food, spell, side-facing")
+    smp.add_argument("--eta", type=float, help="DDIM noise, 0 (deterministic, the default) to 1")
+    smp.add_argument("--label", help="one label of the checkpoint's data, e.g. human, non-human, food, spell, "
+                                     "side-facing for the sprites")
     smp.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food")
     smp.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                      help=f"guidance scale w (1: none; default {DEFAULT_GUIDANCE}): classifier-free with a label or "
@@ -166,10 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "samples (autoguidance), with or without a label")
     smp.add_argument("--n", type=positive_int, default=32, help="number of images (default 32)")
     smp.add_argument("--nrow", type=positive_int, default=8, help="images per row of the grid (default 8)")
-    smp.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    add_seed_option(smp, "the starting noise and the noise of every step")
     smp.add_argument("--out", default="samples.png", help="output PNG grid (default samples.png)")
     smp.add_argument("--gif", metavar="GIF", help="also write the denoising trajectory as an animated GIF")
-    smp.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    add_device_option(smp)
     smp.set_defaults(run=cmd_sample)
 
     ev = commands.add_parser("evaluate", help="FID, conditional accuracy and memorisation of the weights",
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", nargs="+", default=["weights/context.pt"], help="checkpoints to evaluate")
     ev.add_argument("--features", default="weights/features.pt", help="the feature network")
     ev.add_argument("--n", type=positive_int, default=1000,
-                    help="samples per FID (default 1000: about 85 min on a 2-core AVX2 CPU)")
+                    help="samples per FID (default 1000; weights/EVALUATION.md gives the time it took)")
     ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                     help=f"classifier-free guidance of the labelled samples (default {DEFAULT_GUIDANCE})")
     ev.add_argument("--guide", default="auto",
@@ -190,15 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"autoguidance scale w (default {DEFAULT_AUTOGUIDANCE})")
     ev.add_argument("--ddim-steps", type=positive_int, nargs="+", default=[10, 25, 50, 100],
                     help="DDIM step counts to evaluate besides DDPM (default: 10 25 50 100)")
-    ev.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                    help="sampling precision; auto (default): bfloat16 autocast where the hardware has native bf16 "
-                         "(about 2x faster there), float32 elsewhere")
-    ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ev.add_argument("--precision", choices=PRECISIONS, default="auto",
+                    help="sampling precision; auto (default): bfloat16 autocast where a timing probe finds it "
+                         "faster than float32 on this machine, float32 elsewhere")
+    add_seed_option(ev, "the reference split and every sample")
     ev.add_argument("--data-dir", default="data", help="dataset folder (default: data)")
     ev.add_argument("--out", default="weights/EVALUATION.md", help="report (a .json with the numbers goes beside it)")
-    ev.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    add_device_option(ev)
     ev.set_defaults(run=cmd_evaluate)
     return parser
+
+
+def add_seed_option(parser: argparse.ArgumentParser, of: str) -> None:
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of {of} (default: 0)")
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
 
 
 def positive_int(text: str) -> int:

@@ -45,7 +45,10 @@ def tiny_checkpoint(tiny_model, tmp_path):
     from course_lib.checkpoints import save_checkpoint
     from course_lib.config import ScheduleConfig
 
-    return save_checkpoint(tmp_path / "tiny.pt", tiny_model, ScheduleConfig(T=20))
+    from course_lib.sprites import LABEL_NAMES
+
+    return save_checkpoint(tmp_path / "tiny.pt", tiny_model, ScheduleConfig(T=20),
+                           meta={"label_names": list(LABEL_NAMES)})
 
 
 def test_sample_writes_grid_and_gif(tiny_checkpoint, tmp_path):
@@ -85,12 +88,23 @@ def test_evaluate_pairs_each_checkpoint_with_its_guide(tiny_checkpoint, tmp_path
     (["--label", "food", "--context", "1,0,0,0,0"], "either --label or --context"),
     (["--method", "ddim", "--steps", "21"], "steps=21 must be an integer from 1 to T=20"),
     (["--method", "ddim", "--eta", "2"], r"eta=2.0 must lie in \[0, 1\]"),
+    (["--method", "ddpm", "--eta", "0.5"], "eta=0.5 does not apply to ddpm"),
 ])
 def test_sample_bad_input(tiny_checkpoint, tmp_path, capsys, extra, message):
     import re
 
     assert main(["sample", "--weights", str(tiny_checkpoint), "--out", str(tmp_path / "x.png")] + extra) == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_labels_come_from_the_checkpoint(tiny_model, tmp_path, capsys):
+    from course_lib.checkpoints import save_checkpoint
+    from course_lib.config import ScheduleConfig
+
+    unnamed = save_checkpoint(tmp_path / "unnamed.pt", tiny_model, ScheduleConfig(T=20))
+    assert main(["sample", "--weights", str(unnamed), "--label", "food", "--steps", "2", "--n", "1",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "unknown label 'food'; choose one of 0, 1, 2, 3, 4" in capsys.readouterr().err
 
 
 def test_sample_missing_weights(tmp_path, capsys):

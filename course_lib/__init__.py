@@ -1,5 +1,7 @@
 """course_lib: the shared package of the diffusion sprites course.
 
-One concept per module, data flowing one way:
-schedules -> model -> samplers -> images.
+One concept per module, imports flowing one way (a module imports only those before it):
+config, files, seeding -> model -> device -> schedules -> samplers -> images, checkpoints ->
+sprites -> data -> training, features -> metrics -> evaluation -> viz -> pipeline, widgets -> cli.
+The README's module map says what each one holds.
 """

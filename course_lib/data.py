@@ -270,7 +270,8 @@ def load_original_sprites(data_dir="data") -> ImageDataset:
     paths = [Path(data_dir) / name for name in ORIGINAL_FILES]
     _require_files(paths, f"copy the original course's {ORIGINAL_FILES[0]} (uint8, shape (89400, 16, 16, 3)) "
                           f"and {ORIGINAL_FILES[1]} (shape (89400, 5), one-hot) into {Path(data_dir).resolve()}/ "
-                          "under exactly these names, or use the procedural sprites instead (`make data`)")
+                          "under exactly these names, or use the procedural sprites instead "
+                          "(`python -m course_lib data`)")
     fixes = [f"replace it with the original course's {p.name} (shape {s})"
              for p, s in zip(paths, ("(89400, 16, 16, 3)", "(89400, 5)"))]
     images = _load_sprite_images(paths[0], fixes[0], floats_ok=True)

@@ -16,7 +16,6 @@ as (`images.quantize`), the path real sprites take to the feature net. The Markd
 """
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from .files import atomic_write
 from .images import quantize
 from .metrics import (NEAR_COPY_FACTOR, class_accuracy, fid, near_copy_stats, near_copy_threshold,
                       nearest_distances)
-from .samplers import SAMPLERS, make_sampler, sample
+from .samplers import SAMPLERS, make_sampler, sample, sampler_options
 from .seeding import derived_seed
 
 QUICK_STEPS = 25  # the step count of the extra rows (unconditional, autoguided) for samplers that take one
@@ -60,7 +59,7 @@ def generate(model: nn.Module, sampler, n: int, context: torch.Tensor | None = N
 
 def takes_steps(method: str) -> bool:
     """Whether the sampler SAMPLERS[method] runs a chosen number of steps (DDIM) rather than all T (DDPM)."""
-    return "steps" in inspect.signature(SAMPLERS[method]).parameters
+    return "steps" in sampler_options(method)
 
 
 def evaluation_runs(labelled: bool, guided: bool, step_counts, T: int) -> list[tuple[str, str, int | None]]:

@@ -170,14 +170,18 @@ class DDIMSampler(Sampler):
 SAMPLERS: dict[str, type[Sampler]] = {"ddpm": DDPMSampler, "ddim": DDIMSampler}
 
 
+def sampler_options(method: str) -> list[str]:
+    """The options the sampler SAMPLERS[method] takes: its constructor's arguments after the schedule."""
+    if method not in SAMPLERS:
+        raise ValueError(f"unknown sampling method {method!r}; choose one of {', '.join(SAMPLERS)}")
+    return [name for name in inspect.signature(SAMPLERS[method]).parameters if name != "schedule"]
+
+
 def make_sampler(schedule: NoiseSchedule, method: str = "ddpm", **options) -> Sampler:
     """The sampler SAMPLERS[method] over `schedule`, with `options` (steps, eta, variance; None: the sampler's
     default). An option the sampler does not take is an error, not silently dropped: DDPM runs all T steps
     and has no eta; DDIM has no variance setting."""
-    if method not in SAMPLERS:
-        raise ValueError(f"unknown sampling method {method!r}; choose one of {', '.join(SAMPLERS)}")
-    cls = SAMPLERS[method]
-    takes = [name for name in inspect.signature(cls).parameters if name != "schedule"]
+    takes, cls = sampler_options(method), SAMPLERS[method]
     given = {name: value for name, value in options.items() if value is not None}
     foreign = [name for name in given if name not in takes]
     if foreign:

@@ -126,7 +126,7 @@ def test_sprites_label_count_mismatch(sprite_copy):
     np.save(sprite_copy / "sprites_train_labels.npy", np.eye(5, dtype=np.uint8)[np.zeros(199, int)])
     with pytest.raises(ValueError, match=r"sprites_train_labels.npy holds .*expected shape \(200, 5\)"):
         data.load_sprites(sprite_copy)
-    with pytest.raises(ValueError, match="run `make data`"):
+    with pytest.raises(ValueError, match=r"run `python -m course_lib data` \(make data\)"):
         data.load_sprites(sprite_copy, verify=True)
 
 

@@ -28,6 +28,7 @@ from .templates import _CLASS_WEIGHTS, LABEL_NAMES, TEMPLATES, render_sprite
 
 GENERATOR_VERSION = 1
 SPLITS = {"train": 0, "test": 1}
+REGENERATE = "run `python -m course_lib data` (make data)"
 
 
 @dataclass
@@ -152,7 +153,7 @@ def dataset_digest(data_dir) -> str:
     """sha256 of the SHA256SUMS file: one hex string naming the whole dataset."""
     sums = pathlib.Path(data_dir) / _SUMS_NAME
     if not sums.exists():
-        raise ValueError(f"{sums} is missing: run `make data` to generate the sprite dataset")
+        raise ValueError(f"{sums} is missing: {REGENERATE} to generate the sprite dataset")
     return sha256_file(sums)
 
 
@@ -164,10 +165,10 @@ def verify_dataset(data_dir) -> str:
         expected, name = entry.split("  ", 1)
         path = d / name
         if not path.exists():
-            raise ValueError(f"dataset file {path} is missing: run `make data` to regenerate it")
+            raise ValueError(f"dataset file {path} is missing: {REGENERATE} to regenerate it")
         if sha256_file(path) != expected:
             raise ValueError(f"dataset file {path} does not match its sha256 in {d / _SUMS_NAME} "
-                             f"(modified or corrupt): run `make data` to regenerate it")
+                             f"(modified or corrupt): {REGENERATE} to regenerate it")
     return digest
 
 

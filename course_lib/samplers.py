@@ -195,11 +195,13 @@ class SampleResult:
     """images: (n, C, H, W) in model space [-1, 1] (not clipped), on the CPU.
     frames: (F, n, C, H, W) snapshots of x_t (the first is x_T, the last the final images),
     frame_timesteps: the timestep each frame was taken at (FINAL_FRAME for the final images); both
-    empty unless capture_every > 0."""
+    empty unless capture_every > 0. seed: the seed the noise was drawn with (None when a generator was
+    given), so a run with seed=None can be repeated."""
 
     images: torch.Tensor
     frames: torch.Tensor | None
     frame_timesteps: list[int]
+    seed: int | None = None
 
 
 def draw_noise(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -223,6 +225,8 @@ def context_batch(context, n: int, model: nn.Module, device: torch.device) -> to
     if context.dim() != 2 or context.shape != (n, width):
         raise ValueError(f"context must have shape ({width},) or ({n}, {width}) for n={n} samples of a model "
                          f"with context_dim={width}, got {tuple(context.shape)}")
+    if not torch.isfinite(context).all():
+        raise ValueError("context holds NaN or infinite values; give finite weights, e.g. 0 and 1 per label")
     return context.to(device)
 
 
@@ -269,15 +273,17 @@ def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, gui
     context: None, (K,) or (n, K); guidance: the guidance scale w (1 = no guidance), classifier-free
     with the model's own unconditional prediction, or autoguidance by `guide`, a weaker snapshot of
     the model (see predict_eps).
-    Randomness comes from `generator`, else from a fresh CPU generator seeded with `seed`; the start is
+    Randomness comes from `generator`, else from a fresh CPU generator seeded with `seed` (None: a seed
+    drawn from the operating system's randomness, reported in the result's `seed`); the start is
     x_T = sampler.schedule.x_T_from_noise(z), or x_T itself when given (a fixed start).
     capture_every=k keeps x_t every k steps for animations.
+    Raises FloatingPointError instead of returning images that hold NaN or infinite values.
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be a positive number of samples")
-    if guidance < 0:
-        raise ValueError(f"guidance={guidance} must be >= 0 (0: the weak prediction alone, 1: no guidance, "
-                         f">1: stronger)")
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"guidance={guidance} must be a finite number >= 0 (0: the weak prediction alone, "
+                         f"1: no guidance, >1: stronger)")
     if capture_every < 0:
         raise ValueError(f"capture_every={capture_every} must be >= 0 (0 keeps no frames)")
     if guide is not None:
@@ -286,7 +292,10 @@ def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, gui
     device, cfg = param.device, model.config
     shape = (n, cfg.channels, cfg.image_size, cfg.image_size)
     if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        generator = torch.Generator()
+        seed = generator.seed() if seed is None else generator.manual_seed(seed).initial_seed()
+    else:
+        seed = None
     context = context_batch(context, n, model, device)
 
     if x_T is None:
@@ -316,6 +325,9 @@ def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, gui
     if capture_every:
         frames.append(x.clone())
         frame_t.append(FINAL_FRAME)
-    return SampleResult(images=x.float().cpu(),
-                        frames=torch.stack(frames).float().cpu() if frames else None,
-                        frame_timesteps=frame_t)
+    images = x.float().cpu()
+    if not torch.isfinite(images).all():
+        raise FloatingPointError("sampling produced NaN or infinite values: the checkpoint's weights are damaged "
+                                 "(restore them) or the guidance scale is far too large")
+    return SampleResult(images=images, frames=torch.stack(frames).float().cpu() if frames else None,
+                        frame_timesteps=frame_t, seed=seed)

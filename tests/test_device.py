@@ -7,8 +7,11 @@ from course_lib import device as dev
 from course_lib.config import PRECISIONS, TrainConfig
 
 
-def test_pick_device_names_a_torch_device():
-    assert dev.pick_device().type in {"cpu", "cuda", "mps"}
+@pytest.mark.parametrize("cuda,mps,expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_pick_device_prefers_cuda_then_mps_then_the_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert dev.pick_device() == torch.device(expected)
 
 
 def test_fixed_precisions_need_no_probe(monkeypatch):

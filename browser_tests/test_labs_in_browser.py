@@ -179,6 +179,11 @@ def test_lab_runs_and_its_widget_redraws(lab, jupyter, browser):
         image.wait_for(state="visible", timeout=30_000)
         before, old_src = image_pixels(image), image.get_attribute("src")
         explorer.screenshot(path=str(SCREENSHOTS / f"{lab}_before.png"))
+        shown = image.evaluate("img => [img.clientWidth, img.clientHeight, img.naturalWidth, img.naturalHeight, "
+                               "getComputedStyle(img).imageRendering]")
+        assert shown[:2] == shown[2:4] and shown[4] == "pixelated", (
+            f"{lab}: the picture is drawn at {shown[0]}x{shown[1]} px for {shown[2]}x{shown[3]} px of pixel art "
+            f"(image-rendering {shown[4]}): it must show at its own size, never smoothed")
 
         readout = slider.first.locator(".widget-readout")
         readout.click()

@@ -20,11 +20,22 @@ from .samplers import DDIMSampler, sample
 from .viz import frame_title
 
 
+# Pixel art stays crisp in the browser: the picture is shown at exactly its own size (already enlarged by a
+# whole number in grid_png), and should the browser scale it anyway (zoom, high-DPI screens), without smoothing.
+PIXEL_ART_CLASS = "course-pixel-art"
+PIXEL_ART_STYLE = f"<style>.{PIXEL_ART_CLASS} {{ image-rendering: pixelated; }}</style>"
+
+
 def grid_png(x: torch.Tensor, nrow: int = 8, scale: int = 4) -> bytes:
     """PNG bytes of a grid of a batch in model space (pixels enlarged `scale` times)."""
     buffer = io.BytesIO()
     grid_picture(x, nrow, scale).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels, read from a PNG's header (the IHDR chunk)."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
 class ImageExplorer(W.VBox):
@@ -39,12 +50,13 @@ class ImageExplorer(W.VBox):
                  scale: int = 4, caption: Callable[..., str] | None = None, title: str = ""):
         self.render, self.controls, self.nrow, self.scale = render, controls, nrow, scale
         self.caption_fn = caption
-        self.image = W.Image(format="png")
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start", max_width="none"))
+        self.image.add_class(PIXEL_ART_CLASS)
         self.caption = W.HTML()
         self.title = title
         # Controls wrap onto further rows instead of squeezing every slider into one line.
         controls_box = W.HBox(list(self._layout_controls()), layout=W.Layout(flex_flow="row wrap"))
-        super().__init__([controls_box, self.image, self.caption])
+        super().__init__([W.HTML(PIXEL_ART_STYLE), controls_box, self.image, self.caption])
         for widget in controls.values():
             widget.observe(self.refresh, names="value")
         self.refresh()
@@ -61,7 +73,10 @@ class ImageExplorer(W.VBox):
 
     def refresh(self, change=None) -> None:
         values = self.values
-        self.image.value = grid_png(self.render(**values), self.nrow, self.scale)
+        png = grid_png(self.render(**values), self.nrow, self.scale)
+        width, height = png_size(png)
+        self.image.layout.width, self.image.layout.height = f"{width}px", f"{height}px"
+        self.image.value = png
         if self.caption_fn is not None:
             self.caption.value = self.caption_fn(**values)
 

@@ -28,6 +28,18 @@ def test_grid_png_is_a_png_of_the_right_size():
     assert image.size == (3 * (2 * 17 + 1), 3 * (2 * 17 + 1))
 
 
+def test_pictures_show_at_their_own_size_without_smoothing():
+    from io import BytesIO
+
+    from PIL import Image
+
+    ex = choice_explorer({"early": SPRITES, "final": -SPRITES}, "checkpoint")
+    width, height = Image.open(BytesIO(ex.image.value)).size
+    assert (ex.image.layout.width, ex.image.layout.height) == (f"{width}px", f"{height}px")
+    assert "course-pixel-art" in ex.image._dom_classes
+    assert "image-rendering: pixelated" in ex.children[0].value
+
+
 def test_trajectory_explorer_frame_and_run_toggle():
     frames = torch.stack([SPRITES * s for s in (1.0, 0.5, 0.0)])
     ex = trajectory_explorer({"with noise": (frames, [10, 5, -1]), "without noise": (-frames, [10, 5, -1])})

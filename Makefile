@@ -8,7 +8,7 @@ DATA   := data/sprites_train_images.npy
 .PHONY: help venv data test test-browser lab train evaluate bench clean-venv
 
 help:
-	@echo "make lab    set up .venv, build data/ and start JupyterLab on labs/"
+	@echo "make lab    set up .venv, build data/ and open lab 1 in JupyterLab"
 	@echo "make test   set up .venv, build data/ and run the test suite"
 	@echo "make test-browser  run every lab in JupyterLab in headless Chromium and move its main widget"
 	@echo "make data   (re)generate the procedural sprite dataset in data/"
@@ -54,8 +54,9 @@ $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 test-browser: $(BROWSER_STAMP) $(CHROMIUM) $(DATA)
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest browser_tests -v
 
+# Rooted at the repository (the labs cite data/README.md and weights/EVALUATION.md), opening lab 1.
 lab: $(STAMP) $(DATA)
-	$(VENV)/bin/jupyter lab labs/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. labs/1_sampling.ipynb
 
 train: $(STAMP) $(DATA)
 	$(PY) -m course_lib train

@@ -4,10 +4,13 @@ A checkpoint is a `torch.save` file of plain data only (dicts, lists, strings, n
 tensors), always read back with `torch.load(weights_only=True)`, so loading never runs
 pickled code. Writes are atomic. Loading rebuilds the model from the stored
 `ModelConfig`; asking for a different architecture fails with a message naming the
-fields that differ.
+fields that differ. A folder's MANIFEST lists the sha256 of the checkpoints written into it;
+a listed file that no longer matches is refused when loaded, and training into that folder
+stops before it starts (`check_manifest`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from .schedules import NoiseSchedule
 
 FORMAT = "course_lib.checkpoint/1"
 RETRAIN = "`python -m course_lib train` (make train)"
+RESTORE = f"Delete it and restore it from git or rebuild it with {RETRAIN}."
 
 
 @dataclass
@@ -53,10 +57,36 @@ def save_checkpoint(path: str | Path, model: UNet, schedule_config: ScheduleConf
                "schedule_config": schedule_config.to_dict(), "meta": meta or {}, "state_dict": state}
     if x0_mean is not None:
         payload["x0_mean"] = x0_mean.detach().float().cpu()
+    return save_payload(payload, path)
+
+
+def save_payload(payload: dict, path: str | Path) -> Path:
+    """torch.save of plain data, atomically. torch reports a file it cannot write as a RuntimeError; it is raised
+    as the OSError of `atomic_write`, which names the file and the likely causes (disk full, read-only folder)."""
     path = Path(path)
     with atomic_write(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as e:  # e.g. "Parent directory ... does not exist", "... file write failed"
+            raise OSError(str(e).splitlines()[0]) from e
     return path
+
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# PyTorch's advice on a refused file: retrying with weights_only=False would run whatever code the file holds.
+UNSAFE_ADVICE = re.compile(r"weights_only|PyTorch 2\.6|trusted source|file an issue|documentation of torch\.load")
+
+
+def load_failure(path: Path, error: Exception) -> str:
+    """One clean line for a file torch.load(weights_only=True) refused: code or objects that are not plain data, or
+    else the first meaningful line of PyTorch's message, without its colour codes or its advice to load unsafely."""
+    text = ANSI_CODE.sub("", str(error))
+    if found := re.search(r"Unsupported global: GLOBAL (\S+)", text):
+        return f"{path} holds code or objects that are not plain data ({found[1]}); it will not be loaded. {RESTORE}"
+    sentences = (s for line in text.splitlines() for s in re.split(r"(?<=\.)\s+", line.strip()))
+    reason = next((s for s in sentences if s and not UNSAFE_ADVICE.search(s)), "")
+    return (f"{path} is not a readable checkpoint (corrupt, truncated, or not saved by course_lib): "
+            f"{type(error).__name__}: {reason.rstrip('.')}. {RESTORE}")
 
 
 def read_checkpoint_file(path: str | Path, fmt: str = FORMAT) -> dict:
@@ -69,9 +99,7 @@ def read_checkpoint_file(path: str | Path, fmt: str = FORMAT) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, random bytes, or pickled objects that weights_only refuses
-        raise ValueError(f"{path} is not a readable checkpoint (corrupt, truncated, or not saved by course_lib): "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. "
-                         f"Delete it and restore it from git or rebuild it with {RETRAIN}.") from None
+        raise ValueError(load_failure(path, e)) from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise ValueError(f"{path} is not a course_lib checkpoint of the expected kind (format {fmt!r}); "
                          f"found {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}")
@@ -85,24 +113,54 @@ def config_mismatch(expected: ModelConfig, found: ModelConfig) -> list[str]:
 
 
 MANIFEST = "MANIFEST"
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def write_manifest(folder: str | Path, pattern: str = "*.pt") -> Path:
-    """MANIFEST: one `<sha256>  <file>` line per checkpoint in `folder` (sha256sum format)."""
+def read_manifest(folder: str | Path) -> dict[str, str]:
+    """folder/MANIFEST (sha256sum format, one `<sha256>  <file>` line per file) as {file: sha256}, in its order;
+    {} when there is none. A malformed line is named with its number."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.is_file():
+        return {}
+    listed = {}
+    for number, line in enumerate(manifest.read_text().splitlines(), 1):
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2 and SHA256.fullmatch(parts[0]):
+            listed[parts[1].strip()] = parts[0]
+        elif line.strip():
+            raise ValueError(f"{manifest}, line {number}: expected '<sha256>  <file>', found {line[:80]!r}; "
+                             f"restore it with `git checkout {manifest}` or rebuild the weights with {RETRAIN}")
+    return listed
+
+
+def update_manifest(folder: str | Path, files: list[Path]) -> Path:
+    """Record the sha256 of `files` (written into `folder`) in folder/MANIFEST and keep every other line as it is:
+    the MANIFEST vouches for what was written, never for whatever bytes lie in the folder now."""
     folder = Path(folder)
-    lines = [f"{sha256_file(p)}  {p.name}\n" for p in sorted(folder.glob(pattern))]
+    listed = read_manifest(folder) | {Path(p).name: sha256_file(p) for p in files}
     with atomic_write(folder / MANIFEST) as tmp:
-        tmp.write_text("".join(lines))
+        tmp.write_text("".join(f"{sha}  {name}\n" for name, sha in listed.items()))
     return folder / MANIFEST
+
+
+def check_manifest(folder: str | Path) -> None:
+    """Every file that folder/MANIFEST lists and that is present must still match its sha256; checked before
+    training into the folder, so a damaged checkpoint is never left beside fresh ones as if it were sound."""
+    folder = Path(folder)
+    damaged = [folder / name for name, sha in read_manifest(folder).items()
+               if (folder / name).is_file() and sha256_file(folder / name) != sha]
+    if damaged:
+        what, it = (f"{damaged[0]} no longer matches", "it") if len(damaged) == 1 else \
+            (f"{', '.join(map(str, damaged))} no longer match", "them")
+        raise ValueError(f"{what} {folder / MANIFEST} (damaged or replaced): restore {it} with "
+                         f"`git checkout {' '.join(map(str, damaged))}`, or delete {it}, then run {RETRAIN} again")
 
 
 def verify_manifest(path: str | Path) -> None:
     """If a MANIFEST beside `path` lists it, its sha256 must match (a damaged or replaced file fails here)."""
     path = Path(path)
     manifest = path.parent / MANIFEST
-    if not manifest.is_file():
-        return
-    listed = dict(reversed(line.split(maxsplit=1)) for line in manifest.read_text().splitlines() if line.strip())
+    listed = read_manifest(path.parent)
     if path.name in listed and listed[path.name] != (found := sha256_file(path)):
         raise ValueError(f"{path} does not match {manifest} (sha256 {found[:12]}..., listed {listed[path.name][:12]}"
                          f"...): the file is damaged or was replaced. Restore it with `git checkout {path}` or "
@@ -123,6 +181,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                          f"of course_lib: rebuild it with {RETRAIN}") from None
     if expect is not None and (diff := config_mismatch(expect, config)):
         raise ValueError(f"{path} holds a different architecture: " + "; ".join(diff))
+    if not isinstance(payload.get("state_dict"), dict):
+        raise ValueError(f"{path} holds no weights (no 'state_dict'): the file is damaged or was assembled by hand; "
+                         f"rebuild it with {RETRAIN}")
     model = UNet(config)
     load_weights(model, payload["state_dict"], source=str(path))
     x0_mean = payload.get("x0_mean")

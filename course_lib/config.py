@@ -128,7 +128,8 @@ class TrainConfig(_Serialisable):
     precision: "auto" (bfloat16 autocast where a short timing probe finds it faster than float32 on the
         device at hand, float32 elsewhere; see `device`), "bf16" or "fp32".
     snapshot_steps: steps after which the EMA weights are also saved, for lab 2's "how samples improve".
-    checkpoint_seconds: how often the resumable training state is written.
+    checkpoint_seconds, checkpoint_every: the resumable training state is written every checkpoint_seconds
+        and every checkpoint_every steps, whichever comes first (and on Ctrl-C or SIGTERM).
     """
 
     steps: int = 10000
@@ -144,10 +145,12 @@ class TrainConfig(_Serialisable):
     seed: int = 0
     snapshot_steps: tuple[int, ...] = ()
     checkpoint_seconds: float = 180.0
+    checkpoint_every: int = 500
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps={self.steps} and batch_size={self.batch_size} must be positive")
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError(f"steps={self.steps}, batch_size={self.batch_size} and "
+                             f"checkpoint_every={self.checkpoint_every} must be positive")
         if not 0 <= self.p_uncond < 1:
             raise ValueError(f"p_uncond={self.p_uncond} must lie in [0, 1)")
         if self.min_snr_gamma is not None and not self.min_snr_gamma > 0:
@@ -178,8 +181,15 @@ DEFAULT_GUIDANCE = 2.0
 DEFAULT_AUTOGUIDANCE = 2.5
 
 
+# The course recipe keeps EMA snapshots after 1/30, 1/6 and 1/3 of its steps, so it needs 30 steps at least.
+COURSE_MIN_STEPS = 30
+
+
 def course_recipe(steps: int = 9000) -> Recipe:
     """The shipped context model: context-masked, so with context zeros it is also the unconditional
-    model; EMA snapshots early, after about a sixth and a third of training, for lab 2."""
+    model; EMA snapshots early, after a sixth and after a third of training, for lab 2."""
+    if steps < COURSE_MIN_STEPS:
+        raise ValueError(f"the course recipe needs at least {COURSE_MIN_STEPS} steps (it keeps snapshots after 1/30, "
+                         f"1/6 and 1/3 of them); got steps={steps}")
     return Recipe(name="context", model=ModelConfig(), schedule=ScheduleConfig(),
-                  train=TrainConfig(steps=steps, snapshot_steps=(max(1, steps // 30), steps // 6, steps // 3)))
+                  train=TrainConfig(steps=steps, snapshot_steps=(steps // 30, steps // 6, steps // 3)))

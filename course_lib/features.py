@@ -24,11 +24,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import sprites
-from .checkpoints import load_weights, read_checkpoint_file
+from .checkpoints import load_weights, read_checkpoint_file, save_payload
 from .config import _Serialisable
 from .data import ImageDataset, load_sprites
 from .device import module_device
-from .files import atomic_write
 from .images import as_model_space
 
 FEATURES_FORMAT = "course_lib.features/1"
@@ -159,12 +158,8 @@ def head_accuracy(net: FeatureNet, data: ImageDataset, batch_size: int = 1000) -
 
 def save_feature_net(path, net: FeatureNet, meta: dict | None = None) -> Path:
     """torch.save of plain data (format, config, meta, float32 state_dict), written atomically."""
-    payload = {"format": FEATURES_FORMAT, "config": net.config.to_dict(), "meta": meta or {},
-               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return save_payload({"format": FEATURES_FORMAT, "config": net.config.to_dict(), "meta": meta or {},
+                         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}, path)
 
 
 def load_feature_net(path, device="cpu") -> FeatureNet:

@@ -7,9 +7,10 @@ make x_t in closed form, and regress the noise,
 
 `train` runs the loop with context masking, AdamW with warm-up and cosine decay, an EMA of
 the weights, optional bfloat16 autocast, a progress bar, and a resumable state written
-atomically every few minutes and on Ctrl-C. Every random draw of step k comes from a
-generator seeded with (seed, k) (`seeding`), so a run that is stopped and resumed ends with
-exactly the weights of an uninterrupted run. Exporting the weights and the `make train`
+atomically every few minutes or steps, and on Ctrl-C or SIGTERM; before the first step it
+checks that the run folder can be written and has room for the state. Every random draw of
+step k comes from a generator seeded with (seed, k) (`seeding`), so a run that is stopped and
+resumed ends with exactly the weights of an uninterrupted run. Exporting the weights and the `make train`
 pipeline live in `pipeline`.
 """
 from __future__ import annotations
@@ -27,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import load_weights, read_checkpoint_file, save_checkpoint
+from .checkpoints import load_weights, read_checkpoint_file, save_checkpoint, save_payload
 from .config import ModelConfig, ScheduleConfig, TrainConfig
 from .data import ImageDataset
 from .device import autocast, use_bf16
-from .files import atomic_write
+from .files import check_writable
 from .model import UNet
 from .schedules import NoiseSchedule
 from .seeding import derived_generator
@@ -108,25 +109,33 @@ class TrainResult:
 
 
 class GracefulInterrupt:
-    """Turn the first Ctrl-C (SIGINT) into a flag checked between steps, so a step is never cut in half;
-    a second Ctrl-C interrupts at once."""
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM (a job scheduler, `kill`, a closing terminal) into a flag
+    checked between steps, so a step is never cut in half and the state is saved; a second one acts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.requested: str | None = None  # the name of the signal that asked to stop
+        self._previous: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, self._previous)
+        self.requested = signal.Signals(signum).name
+        self.__exit__()
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+def state_bytes(model: nn.Module) -> int:
+    """About the size of a saved training state: the weights, their EMA and AdamW's two moments, four float32
+    numbers per parameter, with a margin (25 % and 1 MB) for buffers, the losses and the file format."""
+    return int(4 * 4 * sum(p.numel() for p in model.parameters()) * 1.25) + 2 ** 20
 
 
 def check_dataset_fits(model_config: ModelConfig, dataset: ImageDataset) -> None:
@@ -196,8 +205,9 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
     """Train (or resume training) a U-Net on `dataset`; the resumable state lives in run_dir/state.pt.
 
     stop_at: stop after this step as if interrupted (the state is saved); used to test resuming.
-    Raises FloatingPointError, before anything is saved, when the loss stops being finite,
-    and KeyboardInterrupt after saving the state when Ctrl-C was pressed.
+    Raises OSError before the first step when run_dir cannot be written or lacks room for two states (the new
+    one is written beside the old), FloatingPointError, before anything is saved, when the loss stops being
+    finite, and KeyboardInterrupt after saving the state on Ctrl-C or SIGTERM.
     """
     cfg, device, state_path = train_config, torch.device(device), Path(run_dir) / "state.pt"
     check_dataset_fits(model_config, dataset)
@@ -205,6 +215,7 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
                "dataset": dataset.name, "dataset_digest": dataset.digest}
     torch.manual_seed(cfg.seed)
     model = UNet(model_config).to(device)
+    check_writable(state_path.parent, 2 * state_bytes(model))
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = NoiseSchedule(schedule_config)
@@ -228,7 +239,8 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
             if step in snapshots:
                 log.flush(step, seconds)
                 save_checkpoint(snapshots[step], ema, schedule_config, meta={"step": step, **configs})
-            if time.monotonic() - last_save > cfg.checkpoint_seconds:
+            if step < end and (step % cfg.checkpoint_every == 0 or
+                               time.monotonic() - last_save > cfg.checkpoint_seconds):
                 log.flush(step, seconds)
                 save_state(state_path, configs, step, losses, seconds, model, ema, optimizer)
                 last_save = time.monotonic()
@@ -236,7 +248,8 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
         save_state(state_path, configs, step, losses, seconds, model, ema, optimizer)
     bar.close()
     if interrupt.requested:
-        print(f"interrupted: {name} saved at step {step} in {state_path}; run the same command again to resume")
+        print(f"interrupted ({interrupt.requested}): {name} saved at step {step} in {state_path}; "
+              f"run the same command again to resume")
         raise KeyboardInterrupt
     return TrainResult(ema=ema.eval(), losses=losses, steps=step, seconds=seconds,
                        images_per_second=step * cfg.batch_size / seconds if seconds else 0.0,
@@ -246,11 +259,9 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
 
 def save_state(path: Path, configs: dict, step: int, losses: list[float], seconds: float, model: UNet, ema: UNet,
                optimizer: torch.optim.Optimizer) -> None:
-    """Write everything a resumed run needs, atomically."""
-    payload = {"format": STATE_FORMAT, "step": step, "losses": losses, "seconds": seconds, "configs": configs,
-               "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict()}
-    with atomic_write(path) as tmp:
-        torch.save(payload, tmp)
+    """Write everything a resumed run needs, atomically: a failed write leaves the previous state as it was."""
+    save_payload({"format": STATE_FORMAT, "step": step, "losses": losses, "seconds": seconds, "configs": configs,
+                  "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict()}, path)
 
 
 def resume_state(path: Path, configs: dict, model: UNet, ema: UNet,

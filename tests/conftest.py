@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from course_lib.config import ModelConfig, ScheduleConfig
-from course_lib.data import load_sprites
+from course_lib.data import ImageDataset, load_sprites
 from course_lib.features import FeatureNetConfig, torch_threads, train_feature_net
 from course_lib.model import UNet
 from course_lib.schedules import NoiseSchedule
@@ -46,3 +46,12 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def feature_net(data_dir):
     return train_feature_net(load_sprites(data_dir), steps=3, batch_size=32, progress=False, config=TINY_NET)
+
+
+@pytest.fixture
+def sprites_like() -> ImageDataset:
+    """40 random 16x16 RGB images with five one-hot labels: sprite-shaped data without the generator."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 16, 16), generator=g, dtype=torch.uint8)
+    context = torch.eye(5)[torch.arange(40) % 5]
+    return ImageDataset(images, context, ("a", "b", "c", "d", "e"), name="toy", digest="abc")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from course_lib.checkpoints import load_checkpoint, save_checkpoint
+from course_lib.checkpoints import FORMAT, MANIFEST, load_checkpoint, save_checkpoint
 from course_lib.config import ModelConfig, ScheduleConfig
 
 from conftest import TINY
@@ -67,7 +67,7 @@ def test_pickled_code_is_never_executed(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "course_lib.checkpoint/1", "payload": Evil()}, path)
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
+    with pytest.raises(ValueError, match="holds code or objects that are not plain data"):
         load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
 
@@ -105,3 +105,44 @@ def test_mean_image_round_trip_and_shape_check(tiny_model, tmp_path):
     bad = save_checkpoint(tmp_path / "bad.pt", tiny_model, ScheduleConfig(), x0_mean=torch.zeros(1, 28, 28))
     with pytest.raises(ValueError, match=r"mean image of shape \(1, 28, 28\) for a model of 3x16x16 images"):
         load_checkpoint(bad)
+
+
+def one_clean_line(message: str) -> bool:
+    return "\n" not in message and "\x1b" not in message and "weights_only" not in message
+
+
+def test_a_malformed_manifest_line_is_named(tiny_model, tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, ScheduleConfig())
+    (tmp_path / MANIFEST).write_text(f"{'0' * 64}  other.pt\nnot-a-checksum\n")
+    with pytest.raises(ValueError, match=r"MANIFEST, line 2: expected '<sha256>  <file>', found 'not-a-checksum'"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_without_weights_is_named(tiny_model, tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save({"format": FORMAT, "model_config": TINY.to_dict(), "schedule_config": ScheduleConfig().to_dict()}, path)
+    with pytest.raises(ValueError, match=r"m\.pt holds no weights \(no 'state_dict'\)"):
+        load_checkpoint(path)
+
+
+def test_random_bytes_give_one_line_that_never_advises_weights_only_false(tmp_path):
+    path = tmp_path / "random.pt"
+    path.write_bytes(torch.randint(0, 256, (3000,), generator=torch.Generator().manual_seed(0),
+                                   dtype=torch.uint8).numpy().tobytes())
+    with pytest.raises(ValueError, match="not a readable checkpoint") as error:
+        load_checkpoint(path)
+    assert one_clean_line(str(error.value)), str(error.value)
+    assert "trusted source" not in str(error.value)
+
+
+def test_pickled_objects_are_refused_in_one_clean_line(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("print('pwned')",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "payload": Evil()}, path)
+    with pytest.raises(ValueError, match=r"evil\.pt holds code or objects that are not plain data \(exec\); "
+                                         r"it will not be loaded") as error:
+        load_checkpoint(path)
+    assert one_clean_line(str(error.value)), str(error.value)

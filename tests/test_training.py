@@ -1,24 +1,25 @@
+import copy
+import os
+import signal
+from collections import namedtuple
+
 import pytest
 import torch
+from torch import nn
 
+from course_lib import files, training
 from course_lib.config import ModelConfig, Recipe, ScheduleConfig, TrainConfig
-from course_lib.data import ImageDataset
-from course_lib.checkpoints import load_checkpoint
+from course_lib.checkpoints import load_checkpoint, read_checkpoint_file
 from course_lib.model import UNet
 from course_lib.schedules import NoiseSchedule
 from course_lib.pipeline import export_weights
-from course_lib.training import diffusion_loss, final_loss, learning_rate, mask_context, min_snr_weight, train
+from course_lib.training import (STATE_FORMAT, diffusion_loss, ema_decay, final_loss, learning_rate, mask_context,
+                                 min_snr_weight, train, train_step)
 
-MODEL = ModelConfig(base_channels=8, channel_mults=(1, 2), attention_levels=(1,), context_dim=5, groups=4)
+from conftest import TINY
+
+MODEL = TINY
 SCHEDULE = ScheduleConfig(T=50)
-
-
-@pytest.fixture
-def sprites_like() -> ImageDataset:
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (40, 3, 16, 16), generator=g, dtype=torch.uint8)
-    context = torch.eye(5)[torch.arange(40) % 5]
-    return ImageDataset(images, context, ("a", "b", "c", "d", "e"), name="toy", digest="abc")
 
 
 def run(ds, tmp, **kw):
@@ -120,3 +121,157 @@ def test_train_config_rejects_bad_precision_and_gamma():
         TrainConfig(precision="fp16")
     with pytest.raises(ValueError, match="min_snr_gamma=0 must be positive, or None"):
         TrainConfig(min_snr_gamma=0)
+
+
+# ----------------------------------------------------------------------------- the loss and one step
+
+class TimestepRecorder(nn.Module):
+    """A stand-in noise predictor that predicts zeros and records every t it is asked about."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x, t, context=None):
+        self.seen.append(t)
+        return torch.zeros_like(x)
+
+
+def test_diffusion_loss_draws_t_uniformly_over_every_timestep_including_the_last():
+    model, schedule = TimestepRecorder(), NoiseSchedule(SCHEDULE)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        diffusion_loss(model, schedule, torch.zeros(500, 3, 16, 16), generator=g)
+    counts = torch.bincount(torch.cat(model.seen), minlength=SCHEDULE.T)
+    assert len(counts) == SCHEDULE.T  # never t = T or beyond
+    expected = 10_000 / SCHEDULE.T
+    assert counts.min() > 0 and counts[-1] > 0, "t = T-1 is never drawn"
+    assert (counts - expected).abs().max() < 5 * expected ** 0.5  # uniform within 5 standard deviations
+
+
+def step_setup(sprites_like, **cfg):
+    """A small model, its EMA copy, AdamW and a batch, for calling train_step by hand."""
+    torch.manual_seed(0)
+    model = UNet(MODEL)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    cfg = TrainConfig(**{"steps": 10, "batch_size": 8, "warmup_steps": 1, "precision": "fp32", **cfg})
+    return model, ema, optimizer, NoiseSchedule(SCHEDULE), sprites_like.batch(range(8)), cfg
+
+
+def contexts_seen(sprites_like, p_uncond: float, steps: int = 3) -> list[torch.Tensor | None]:
+    """The context the model is called with during `steps` training steps with this p_uncond."""
+    model, ema, optimizer, schedule, batch, cfg = step_setup(sprites_like)
+    object.__setattr__(cfg, "p_uncond", p_uncond)  # TrainConfig refuses 1.0 (no label ever seen); the masking alone
+    seen, forward = [], model.forward
+    model.forward = lambda x, t, c=None: seen.append(c) or forward(x, t, c)
+    for step in range(steps):
+        train_step(model, ema, optimizer, schedule, batch, step, cfg, bf16=False)
+    return seen
+
+
+def test_train_step_masks_the_context(sprites_like):
+    always = contexts_seen(sprites_like, p_uncond=1.0)
+    assert always and all(c is None or not c.any() for c in always), "p_uncond=1 must hide every label"
+    never = contexts_seen(sprites_like, p_uncond=0.0)
+    assert all(c is not None and (c.sum(1) == 1).all() for c in never), "p_uncond=0 must keep every label"
+
+
+def test_ema_is_the_warmed_up_moving_average_of_the_weights(sprites_like):
+    model, ema, optimizer, schedule, batch, cfg = step_setup(sprites_like, ema_decay=0.999)
+    expected = [p.detach().clone() for p in ema.parameters()]
+    for step in range(2):
+        train_step(model, ema, optimizer, schedule, batch, step, cfg, bf16=False)
+        decay = min(0.999, (1 + step) / (10 + step))  # 0.1, then 2/11
+        expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, model.parameters())]
+    for e, a, p in zip(expected, ema.parameters(), model.parameters()):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(a, p) for a, p in zip(ema.parameters(), model.parameters())), "EMA = raw weights"
+
+
+def test_ema_decay_warms_up_then_stays_at_the_configured_decay():
+    cfg = TrainConfig(ema_decay=0.999)
+    assert ema_decay(0, cfg) == pytest.approx(1 / 10)
+    assert ema_decay(1, cfg) == pytest.approx(2 / 11)
+    assert ema_decay(100, cfg) == pytest.approx(101 / 110)
+    assert ema_decay(10 ** 5, cfg) == 0.999
+
+
+# ----------------------------------------------------------------------------- failures during a run
+
+def assert_same_weights(a: UNet, b: UNet) -> None:
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+
+
+def test_sigterm_saves_the_state_and_a_resumed_run_matches_an_uninterrupted_one(sprites_like, tmp_path,
+                                                                                monkeypatch):
+    full = run(sprites_like, tmp_path / "full")
+
+    def terminate_during_the_third_step(*args, **kwargs):
+        loss = train_step(*args, **kwargs)
+        if args[5] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    def unhandled(signum, frame):
+        raise AssertionError("SIGTERM reached the default handler: training did not catch it")
+
+    monkeypatch.setattr(training, "train_step", terminate_during_the_third_step)
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(sprites_like, tmp_path / "resumed")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.undo()
+    assert read_checkpoint_file(tmp_path / "resumed" / "state.pt", STATE_FORMAT)["step"] == 3
+    resumed = run(sprites_like, tmp_path / "resumed")
+    assert resumed.steps == 8 and resumed.losses == full.losses
+    assert_same_weights(full.ema, resumed.ema)
+
+
+def test_the_state_is_saved_every_checkpoint_every_steps(sprites_like, tmp_path, monkeypatch):
+    def crash_at_step_five(*args, **kwargs):
+        if args[5] == 5:
+            raise RuntimeError("power cut")
+        return train_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", crash_at_step_five)
+    cfg = TrainConfig(steps=8, batch_size=8, warmup_steps=2, precision="fp32", checkpoint_every=2)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(MODEL, SCHEDULE, cfg, sprites_like, tmp_path, progress=False)
+    assert read_checkpoint_file(tmp_path / "state.pt", STATE_FORMAT)["step"] == 4
+
+
+def never_called(*args, **kwargs):
+    raise AssertionError("a training step ran before the folders were checked")
+
+
+def test_an_unwritable_run_folder_fails_before_the_first_step(sprites_like, tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setattr(training, "train_step", never_called)
+    with pytest.raises(OSError, match=r"could not write .*a_file.*\(disk full\? read-only folder\?\)"):
+        run(sprites_like, tmp_path / "a_file" / "run")
+
+
+def test_too_little_free_space_fails_before_the_first_step(sprites_like, tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage(10 ** 6, 10 ** 6 - 1000, 1000))
+    monkeypatch.setattr(training, "train_step", never_called)
+    with pytest.raises(OSError, match=r"not enough free space .*run.*MB needed"):
+        run(sprites_like, tmp_path / "run")
+
+
+def test_a_failed_save_names_the_folder_and_keeps_the_previous_state(sprites_like, tmp_path, monkeypatch):
+    run(sprites_like, tmp_path, stop_at=4)
+    before = (tmp_path / "state.pt").read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match=r"could not write .*\(disk full\? read-only folder\?\)") as error:
+        run(sprites_like, tmp_path)
+    assert str(tmp_path) in str(error.value)
+    assert (tmp_path / "state.pt").read_bytes() == before

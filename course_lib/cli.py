@@ -8,12 +8,22 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 
-from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, TrainConfig
+from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, RUNS_DIR, TRAINED_DIR,
+                     WEIGHTS_DIR, TrainConfig)
 from .samplers import SAMPLERS
+
+# Guidance scales above this saturate the pictures: with the shipped model at w = 20 a third of the pixels
+# already lie outside [-1, 1] (values up to 7) and are clipped to black or white; the labs use 1 to 5.
+MAX_GUIDANCE = 20.0
+# Images per `sample` run: about 1 GB of memory with guidance on the CPU, and a grid one can still look at.
+MAX_SAMPLES = 1024
+DEVICE_NAME = re.compile(r"cpu|cuda(:\d+)?|mps")
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -40,12 +50,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import ModelConfig, Recipe, ScheduleConfig
     from .data import load_dataset
     from .device import pick_device
-    from .pipeline import train_course, train_recipe
+    from .pipeline import default_name, train_course, train_recipe
 
     device = args.device or str(pick_device())
     custom = args.dataset != "sprites" or args.image_size not in (None, 16) or args.batch or args.seed or args.name
     if not custom:
-        log = train_course(args.out, args.data_dir, args.runs, device=device, steps=args.steps)
+        log = train_course(args.out or WEIGHTS_DIR, args.data_dir, args.runs, device=device, steps=args.steps)
         print(log.read_text())
         return 0
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size)
@@ -54,28 +64,95 @@ def cmd_train(args: argparse.Namespace) -> int:
                         channel_mults=levels, attention_levels=(len(levels) - 1,))
     given = {"steps": args.steps, "batch_size": args.batch}
     train = TrainConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
-    name = args.name or dataset.name.replace(" ", "_")
-    row = train_recipe(Recipe(name, model, ScheduleConfig(), train), dataset, args.out, args.runs, device)
+    name, out = args.name or default_name(dataset), args.out or TRAINED_DIR
+    row = train_recipe(Recipe(name, model, ScheduleConfig(), train), dataset, out, args.runs, device, force=args.force)
     print(f"{name}: {row['steps']} steps in {row['wall_seconds']} s, {row['images_per_second']} images/s, "
-          f"final loss {row['final_loss']}; wrote {', '.join(row['files'])} to {args.out}")
+          f"final loss {row['final_loss']}; wrote {', '.join(row['files'])} to {out}")
     return 0
 
 
 def parse_context(args: argparse.Namespace, label_names: tuple[str, ...], width: int):
-    """--label NAME (one-hot) or --context 1,0,0,1,0 (any mix) -> a context vector, or None."""
-    if args.label and args.context:
+    """--label NAME (one-hot) or --context 1,0,0,1,0 (any mix) -> a context vector, or None. An empty
+    --label or --context is an error, not silently "no context"."""
+    if args.label is not None and args.context is not None:
         raise ValueError("give either --label or --context, not both")
-    if args.label:
+    if args.label is not None:
         if args.label not in label_names:
             raise ValueError(f"unknown label {args.label!r}; choose one of {', '.join(label_names)}")
         return [float(name == args.label) for name in label_names]
-    if args.context:
-        values = [float(v) for v in args.context.split(",")]
+    if args.context is not None:
+        try:
+            values = [float(v) for v in args.context.split(",")]
+        except ValueError:
+            raise ValueError(f"--context {args.context!r} must be {width} comma-separated numbers, one per label "
+                             f"({', '.join(label_names)}), e.g. {','.join(['1'] + ['0'] * (width - 1))}") from None
         if len(values) != width:
             raise ValueError(f"--context has {len(values)} values but the model's context width is {width} "
                              f"({', '.join(label_names)})")
         return values
     return None
+
+
+def check_guidance(scale: float, option: str = "--guidance") -> None:
+    """A guidance scale must lie in [0, MAX_GUIDANCE]; NaN and infinity do not."""
+    if not 0 <= scale <= MAX_GUIDANCE:
+        raise ValueError(f"{option} {scale:g} must lie in [0, {MAX_GUIDANCE:g}] (1: no guidance, 2 to 5: typical; "
+                         f"beyond {MAX_GUIDANCE:g} most pixels saturate to black or white)")
+
+
+def resolve_guidance(args: argparse.Namespace, context) -> float:
+    """--guidance, or the default of this run: DEFAULT_AUTOGUIDANCE with --guide, DEFAULT_GUIDANCE with a
+    label or a non-zero context, 1 (none) otherwise. Given without any of them it would change nothing,
+    so that is an error rather than a silent no-op."""
+    if args.guide:
+        default = DEFAULT_AUTOGUIDANCE
+    elif context is not None and any(context):
+        default = DEFAULT_GUIDANCE
+    elif args.guidance is not None:
+        raise ValueError("--guidance does nothing without --label, --context or --guide: classifier-free guidance "
+                         "needs a (non-zero) context, autoguidance a --guide")
+    else:
+        return 1.0
+    return default if args.guidance is None else args.guidance
+
+
+def check_outputs(outputs: list[tuple[str, Path | str | None]], inputs: list[tuple[str, Path | str | None]]) -> None:
+    """Refuse, before any work, an output (option, path) that is an input of the run or another output
+    (the same file once resolved), a .pt file (checkpoints are never outputs here), or a folder: a typo
+    such as `--gif weights/context.pt` must not destroy the weights."""
+    taken = {Path(path).resolve(): option for option, path in inputs if path}
+    for option, path in outputs:
+        if path is None:
+            continue
+        path = Path(path)
+        if path.resolve() in taken:
+            raise ValueError(f"{option} {path} is the {taken[path.resolve()]} file; writing it would destroy it: "
+                             f"choose another name")
+        if path.suffix.lower() == ".pt":
+            raise ValueError(f"{option} {path}: a .pt file is a checkpoint, not an output of this command; "
+                             f"choose another name")
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder; give a file name, e.g. {path / 'samples.png'}")
+        taken[path.resolve()] = option
+
+
+def check_sample_options(args: argparse.Namespace) -> None:
+    """What `sample` can check before loading anything: its output files, --n and --guidance."""
+    from .images import image_format
+
+    check_outputs([("--out", args.out), ("--gif", args.gif)], [("--weights", args.weights), ("--guide", args.guide)])
+    for option, path, animated in (("--out", args.out, False), ("--gif", args.gif, True)):
+        if path is None:
+            continue
+        try:
+            image_format(path, animated)
+        except ValueError as e:
+            raise ValueError(f"{option} {e}") from None
+    if args.n > MAX_SAMPLES:
+        raise ValueError(f"--n {args.n} is more than {MAX_SAMPLES} images in one run (memory grows with n); "
+                         f"draw more in several runs with different --seed values")
+    if args.guidance is not None:
+        check_guidance(args.guidance)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -84,13 +161,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .images import save_gif, save_grid
     from .samplers import make_sampler, sample
 
+    check_sample_options(args)
     device = args.device or pick_device()
     ckpt = load_checkpoint(args.weights, device=device)
     guide = load_checkpoint(args.guide, device=device).model if args.guide else None
     context = parse_context(args, ckpt.label_names, ckpt.model.config.context_dim)
+    guidance = resolve_guidance(args, context)
     sampler = make_sampler(ckpt.schedule, args.method, steps=args.steps, eta=args.eta)
     capture = max(1, len(sampler.timesteps) // 50) if args.gif else 0
-    result = sample(ckpt.model, sampler, args.n, context=context, guidance=args.guidance, guide=guide,
+    result = sample(ckpt.model, sampler, args.n, context=context, guidance=guidance, guide=guide,
                     seed=args.seed, capture_every=capture, progress=True)
     print(f"wrote {save_grid(result.images, args.out, nrow=args.nrow)}")
     if args.gif:
@@ -102,6 +181,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoints import checkpoint_snapshots
     from .evaluation import run_evaluation
 
+    given_guide = None if args.guide in ("auto", "none") else args.guide
+    check_outputs([("--out", args.out)], [("--weights", p) for p in args.weights]
+                  + [("--features", args.features), ("--guide", given_guide)])
+    check_guidance(args.guidance)
+    check_guidance(args.autoguidance, "--autoguidance")
     weights = {Path(p).stem: Path(p) for p in args.weights}
     if args.guide == "auto":
         guides = {name: snaps[-1][1] for name, path in weights.items() if (snaps := checkpoint_snapshots(path))}
@@ -122,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="generate or verify the procedural sprite dataset",
                                description="Generate the procedural 16x16 sprite dataset (deterministic: the same "
                                            "bytes on every run and machine) and write SHA256SUMS beside it.")
-    data.add_argument("--out", default="data", help="output folder (default: data)")
+    data.add_argument("--out", type=Path, default=DATA_DIR, help="output folder (default: the course's data/)")
     data.add_argument("--n-train", type=positive_int, default=60000, help="training sprites (default: 60000)")
     data.add_argument("--n-test", type=positive_int, default=5000, help="held-out sprites (default: 5000)")
     add_seed_option(data, "the generator")
@@ -134,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="rebuild the shipped weights, or train on other data",
                                 description="With no option: rebuild every checkpoint the labs load (the sprite "
                                             "feature network, then the context model), resuming an interrupted run "
-                                            "from runs/. With --dataset and friends: train one model on other data.")
+                                            "from runs/. With --dataset and friends: train one model on other data, "
+                                            "into trained/.")
     train.add_argument("--dataset", default="sprites",
                        help="sprites | original (the original course's .npy files in data/) | mnist | PATH to an "
                             "image folder (default: sprites)")
@@ -142,34 +227,45 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=positive_int, help="optimiser steps (default: the course recipe's)")
     train.add_argument("--batch", type=positive_int, help=f"images per step (default {TrainConfig.batch_size})")
     add_seed_option(train, "every random draw of training")
-    train.add_argument("--name", help="name of the output checkpoint (default: the dataset's name)")
+    train.add_argument("--name", help="name of the output checkpoint (default: the dataset's name; for an image "
+                                      "folder, the folder's)")
     add_device_option(train)
-    train.add_argument("--data-dir", default="data", help="where datasets live (default: data)")
-    train.add_argument("--out", default="weights", help="where checkpoints go (default: weights)")
-    train.add_argument("--runs", default="runs", help="resumable training states (default: runs)")
+    train.add_argument("--data-dir", type=Path, default=DATA_DIR,
+                       help="where datasets live (default: the course's data/)")
+    train.add_argument("--out", type=Path, help="where checkpoints go (default: the course's weights/ for the course, "
+                                                "trained/ for other data)")
+    train.add_argument("--force", action="store_true",
+                       help="with --dataset and friends: allow replacing checkpoints in the shipped weights/")
+    train.add_argument("--runs", type=Path, default=RUNS_DIR,
+                       help="resumable training states (default: the course's runs/)")
     train.set_defaults(run=cmd_train)
 
     smp = commands.add_parser("sample", help="draw sprites from a checkpoint",
                               description="Sample a grid of images with DDPM or DDIM, optionally conditioned on a "
                                           "label or a mixed context vector, with classifier-free guidance.")
-    smp.add_argument("--weights", default="weights/context.pt", help="checkpoint (default: weights/context.pt)")
+    smp.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "context.pt",
+                     help="checkpoint (default: the course's weights/context.pt, from any folder)")
     smp.add_argument("--method", choices=tuple(SAMPLERS), default="ddim", help="sampler (default: ddim)")
     smp.add_argument("--steps", type=positive_int, help="DDIM steps, 1..T (default 25; DDPM always uses T)")
     smp.add_argument("--eta", type=float, help="DDIM noise, 0 (deterministic, the default) to 1")
     smp.add_argument("--label", help="one label of the checkpoint's data, e.g. human, non-human, food, spell, "
                                      "side-facing for the sprites")
     smp.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food")
-    smp.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
-                     help=f"guidance scale w (1: none; default {DEFAULT_GUIDANCE}): classifier-free with a label or "
-                          f"context, autoguidance with --guide")
+    smp.add_argument("--guidance", type=float,
+                     help=f"guidance scale w from 0 to {MAX_GUIDANCE:g} (1: none; beyond {MAX_GUIDANCE:g} most pixels "
+                          f"saturate): classifier-free with a label or context (default {DEFAULT_GUIDANCE}), "
+                          f"autoguidance with --guide (default {DEFAULT_AUTOGUIDANCE}); without them it does nothing")
     smp.add_argument("--guide", metavar="PT",
                      help="an earlier snapshot of the same model, e.g. weights/context_step_003000.pt: guides the "
                           "samples (autoguidance), with or without a label")
-    smp.add_argument("--n", type=positive_int, default=32, help="number of images (default 32)")
+    smp.add_argument("--n", type=positive_int, default=32,
+                     help=f"number of images, at most {MAX_SAMPLES} (default 32); for more, run again with another "
+                          f"--seed")
     smp.add_argument("--nrow", type=positive_int, default=8, help="images per row of the grid (default 8)")
     add_seed_option(smp, "the starting noise and the noise of every step")
-    smp.add_argument("--out", default="samples.png", help="output PNG grid (default samples.png)")
-    smp.add_argument("--gif", metavar="GIF", help="also write the denoising trajectory as an animated GIF")
+    smp.add_argument("--out", default="samples.png",
+                     help="output grid, .png, .jpg, .jpeg, .gif or .webp (default samples.png)")
+    smp.add_argument("--gif", metavar="GIF", help="also write the denoising trajectory as an animated GIF (NAME.gif)")
     add_device_option(smp)
     smp.set_defaults(run=cmd_sample)
 
@@ -177,26 +273,31 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Offline evaluation with the sprite feature network: FID of DDPM and DDIM "
                                          "samples against the held-out split, the data-vs-data floor, per-label "
                                          "accuracy of the context model and the share of near-copies.")
-    ev.add_argument("--weights", nargs="+", default=["weights/context.pt"], help="checkpoints to evaluate")
-    ev.add_argument("--features", default="weights/features.pt", help="the feature network")
+    ev.add_argument("--weights", type=Path, nargs="+", default=[WEIGHTS_DIR / "context.pt"],
+                    help="checkpoints to evaluate (default: the course's weights/context.pt)")
+    ev.add_argument("--features", type=Path, default=WEIGHTS_DIR / "features.pt",
+                    help="the feature network (default: the course's weights/features.pt)")
     ev.add_argument("--n", type=positive_int, default=1000,
                     help="samples per FID (default 1000; weights/EVALUATION.md gives the time it took)")
     ev.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
-                    help=f"classifier-free guidance of the labelled samples (default {DEFAULT_GUIDANCE})")
+                    help=f"classifier-free guidance of the labelled samples, 0 to {MAX_GUIDANCE:g} "
+                         f"(default {DEFAULT_GUIDANCE})")
     ev.add_argument("--guide", default="auto",
                     help="an earlier snapshot that guides the unconditional samples of every --weights "
                          "(autoguidance; adds DDPM and DDIM 25 rows); auto (default): each checkpoint's last "
                          "snapshot beside it (NAME_step_*.pt), if it has one; none: no such rows")
     ev.add_argument("--autoguidance", type=float, default=DEFAULT_AUTOGUIDANCE,
-                    help=f"autoguidance scale w (default {DEFAULT_AUTOGUIDANCE})")
+                    help=f"autoguidance scale w, 0 to {MAX_GUIDANCE:g} (default {DEFAULT_AUTOGUIDANCE})")
     ev.add_argument("--ddim-steps", type=positive_int, nargs="+", default=[10, 25, 50, 100],
                     help="DDIM step counts to evaluate besides DDPM (default: 10 25 50 100)")
     ev.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="sampling precision; auto (default): bfloat16 autocast where a timing probe finds it "
                          "faster than float32 on this machine, float32 elsewhere")
     add_seed_option(ev, "the reference split and every sample")
-    ev.add_argument("--data-dir", default="data", help="dataset folder (default: data)")
-    ev.add_argument("--out", default="weights/EVALUATION.md", help="report (a .json with the numbers goes beside it)")
+    ev.add_argument("--data-dir", type=Path, default=DATA_DIR, help="dataset folder (default: the course's data/)")
+    ev.add_argument("--out", type=Path, default=WEIGHTS_DIR / "EVALUATION.md",
+                    help="report, a .json with the numbers goes beside it (default: the course's "
+                         "weights/EVALUATION.md)")
     add_device_option(ev)
     ev.set_defaults(run=cmd_evaluate)
     return parser
@@ -207,7 +308,32 @@ def add_seed_option(parser: argparse.ArgumentParser, of: str) -> None:
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", help="cpu, cuda or mps (default: the fastest available)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the fastest available)")
+
+
+def available_devices() -> list[str]:
+    """The --device names that work on this machine."""
+    import torch
+
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(name: str | None) -> None:
+    """--device must name a device of this machine: a typo or a missing GPU is one clear line, not
+    PyTorch's traceback from deep inside the first tensor moved there."""
+    if name is None:
+        return
+    available = available_devices()
+    if not DEVICE_NAME.fullmatch(name):
+        raise ValueError(f"--device {name!r} is not a device; use cpu, cuda, cuda:N or mps "
+                         f"(here: {', '.join(available)})")
+    if name not in available:
+        raise ValueError(f"--device {name} is not available on this machine; available: {', '.join(available)}")
 
 
 def positive_int(text: str) -> int:
@@ -217,12 +343,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def one_line(error: BaseException) -> str:
+    """An error's message as one clean line for the terminal: no colour codes, no line breaks."""
+    return " ".join(ANSI_CODE.sub("", str(error)).split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. A failure the user can act on (bad input, a missing or damaged file, a device error,
+    a sample that is not finite) is one line `error: ...` and exit status 2, never a traceback."""
     args = build_parser().parse_args(argv)
     try:
+        check_device(getattr(args, "device", None))
         return args.run(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError, FloatingPointError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # training has saved its state and said how to resume
         return 130

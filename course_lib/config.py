@@ -11,8 +11,10 @@ from pathlib import Path
 
 # The project's folders, found from the installed package, so the labs work from any directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS_DIR = PROJECT_ROOT / "weights"
+WEIGHTS_DIR = PROJECT_ROOT / "weights"  # the shipped checkpoints the labs load
 DATA_DIR = PROJECT_ROOT / "data"
+RUNS_DIR = PROJECT_ROOT / "runs"        # resumable training states
+TRAINED_DIR = PROJECT_ROOT / "trained"  # checkpoints of models trained on other data
 
 SUPPORTED_IMAGE_SIZES = (16, 28, 32, 64)
 SUPPORTED_CHANNELS = (1, 3)

@@ -13,6 +13,10 @@ from torchvision.utils import make_grid, save_image
 
 from .files import atomic_write
 
+# What save_grid and save_gif write, by file suffix (Pillow's names for the formats).
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WEBP"}
+ANIMATION_FORMATS = {".gif": "GIF"}
+
 
 def to_model_space(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels 0..255 -> float32 in [-1, 1]: x = p / 127.5 - 1."""
@@ -65,19 +69,36 @@ def grid_picture(x: torch.Tensor, nrow: int = 8, scale: int = 4):
     return Image.fromarray((grid * 255).round().astype("uint8"))
 
 
+def image_format(path: str | Path, animated: bool = False) -> str:
+    """The format the suffix of `path` names (IMAGE_FORMATS, or ANIMATION_FORMATS when `animated`), so that a
+    caller can check an output name before a long run; a ValueError listing the suffixes for any other."""
+    formats = ANIMATION_FORMATS if animated else IMAGE_FORMATS
+    suffix = Path(path).suffix
+    if suffix.lower() in formats:
+        return formats[suffix.lower()]
+    kind = "animations" if animated else "images"
+    problem = f"cannot write {suffix} {kind}" if suffix else f"has no {kind[:-1]} suffix"
+    names = list(formats)
+    choices = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+    raise ValueError(f"{path}: {problem}; use {choices}")
+
+
 def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 4) -> Path:
-    """Write a batch in model space as a PNG grid, each pixel enlarged `scale` times."""
+    """Write a batch in model space as a grid picture, each pixel enlarged `scale` times, in the format
+    its suffix names (.png, .jpg, .jpeg, .gif or .webp)."""
+    fmt = image_format(path)
     grid = enlarged_grid(x, nrow, scale)
     path = Path(path)
     with atomic_write(path) as tmp:
-        save_image(grid, tmp, format=path.suffix.lstrip(".") or "png")
+        save_image(grid, tmp, format=fmt)
     return path
 
 
 def save_gif(frames: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 4, ms_per_frame: int = 80,
              hold_last: int = 12) -> Path:
     """Write frames (F, B, C, H, W) in model space, e.g. a sampling trajectory, as an animated GIF of grids;
-    the final frame is held a little longer."""
+    the final frame is held a little longer. The name must end in .gif."""
+    image_format(path, animated=True)
     pictures = [grid_picture(frame, nrow, scale) for frame in frames]
     pictures += [pictures[-1]] * hold_last
     path = Path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import check_manifest, load_checkpoint, save_checkpoint, update_manifest
-from .config import WEIGHTS_DIR, Recipe, course_recipe
+from .config import DATA_DIR, RUNS_DIR, TRAINED_DIR, WEIGHTS_DIR, Recipe, course_recipe
 from .data import ImageDataset, load_sprites
 from .device import describe_machine
 from .features import build_feature_net, load_feature_net
@@ -85,8 +85,9 @@ def check_plan(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path, run_r
     check_writable(Path(run_root) / recipe.name, 2 * state_bytes(UNet(recipe.model)))
 
 
-def train_recipe(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path = "trained", run_root: str | Path = "runs",
-                 device: str | torch.device = "cpu", progress: bool = True, force: bool = False) -> dict:
+def train_recipe(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path = TRAINED_DIR,
+                 run_root: str | Path = RUNS_DIR, device: str | torch.device = "cpu", progress: bool = True,
+                 force: bool = False) -> dict:
     """Check the plan, then train (resuming if possible) and export; returns the stage's log row.
     force: replace checkpoints of the shipped weights (`python -m course_lib train` rebuilds them without it)."""
     check_plan(recipe, dataset, out_dir, run_root, replace_shipped=force)
@@ -139,7 +140,7 @@ def training_log(rows: list[dict], dataset: ImageDataset, device, total_seconds:
     return "\n".join(lines) + "\n"
 
 
-def train_course(out_dir: str | Path = "weights", data_dir: str | Path = "data", run_root: str | Path = "runs",
+def train_course(out_dir: str | Path = WEIGHTS_DIR, data_dir: str | Path = DATA_DIR, run_root: str | Path = RUNS_DIR,
                  device: str | torch.device = "cpu", steps: int | None = None, progress: bool = True) -> Path:
     """`make train` (`python -m course_lib train`): rebuild every file the labs load from data/ (the shipped
     weights included: that is its purpose), and log each stage to out_dir/TRAINING_LOG.md."""

@@ -181,13 +181,13 @@ def make_sampler(schedule: NoiseSchedule, method: str = "ddpm", **options) -> Sa
     """The sampler SAMPLERS[method] over `schedule`, with `options` (steps, eta, variance; None: the sampler's
     default). An option the sampler does not take is an error, not silently dropped: DDPM runs all T steps
     and has no eta; DDIM has no variance setting."""
-    takes, cls = sampler_options(method), SAMPLERS[method]
+    takes = sampler_options(method)
     given = {name: value for name, value in options.items() if value is not None}
     foreign = [name for name in given if name not in takes]
     if foreign:
         raise ValueError(f"{', '.join(f'{k}={given[k]!r}' for k in foreign)} does not apply to {method}: it takes "
-                         f"{', '.join(takes) or 'no options'} ({cls.__doc__.splitlines()[0].strip()})")
-    return cls(schedule, **given)
+                         f"{', '.join(takes) or 'no options'}")
+    return SAMPLERS[method](schedule, **given)
 
 
 @dataclass

@@ -124,7 +124,11 @@ def train_folder(folder, *options) -> int:
 
 def test_training_on_an_image_folder_writes_to_trained_named_after_the_folder(image_folder, tmp_path,
                                                                                 monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    from course_lib import cli
+
+    monkeypatch.setattr(cli, "TRAINED_DIR", tmp_path / "trained")  # the project's trained/ and runs/ by default
+    monkeypatch.setattr(cli, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)  # any folder: the defaults do not depend on it
     assert train_folder(image_folder) == 0
     assert (tmp_path / "trained" / "my_sprites.pt").is_file()
     assert (tmp_path / "runs" / "my_sprites" / "state.pt").is_file()

@@ -6,6 +6,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from .files import atomic_write
+from .images import grid_picture
 from .samplers import FINAL_FRAME
 
 
@@ -39,55 +40,80 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def draw_grid(ax, x, nrow: int = 8, title: str = "") -> None:
-    """Draw a batch in model space as one grid on `ax` (clipped, never rescaled per image)."""
-    from .images import grid_to_numpy, image_grid
-
-    ax.imshow(grid_to_numpy(image_grid(x, nrow=nrow)), interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
+# Pictures are pixel art: every figure below is laid out in screen pixels (DPI pixels per inch), and each
+# sprite pixel becomes `scale` x `scale` screen pixels with nearest-neighbour drawing, never smoothed.
+DPI = 100
+TITLE_PX = 30  # room for a title above a grid
+GAP_PX = 24    # between grids side by side, and between rows
+LABEL_PX = 140  # room for row labels left of the grids
 
 
-def grid_inches(n: int, nrow: int, scale: float = 0.45) -> tuple[float, float]:
-    """Figure size of a grid of n 16-px images with nrow per row: scale inches per 8 pixels."""
-    rows = -(-n // nrow)
-    return scale * (min(n, nrow) * 17 + 1) / 8, scale * (rows * 17 + 1) / 8
+def grid_pixels(x, nrow: int = 8):
+    """The grid of a batch in model space as 8-bit RGB, (H, W, 3) uint8: exactly the colours a saved PNG has."""
+    import numpy as np
+
+    return np.asarray(grid_picture(x, nrow, scale=1))
 
 
-def show_images(x, nrow: int = 8, title: str = "", scale: float = 0.45) -> None:
-    """Show a batch in model space as one grid."""
+def pixel_figure(width_px: int, height_px: int):
+    """A pyplot figure of exactly width_px x height_px screen pixels."""
     import matplotlib.pyplot as plt
 
-    w, h = grid_inches(len(x), nrow, scale)
-    _, ax = plt.subplots(figsize=(w, h + (0.4 if title else 0)))
-    draw_grid(ax, x, nrow, title)
+    return plt.figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+
+
+def place_grid(fig, grid, left_px: int, top_px: int, scale: int, title: str = ""):
+    """Draw `grid` with its top-left corner at (left_px, top_px) of `fig`, each of its pixels scale x scale
+    screen pixels; the title goes above it. Returns the axes."""
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise ValueError(f"scale={scale!r} must be a whole number >= 1 (screen pixels per sprite pixel)")
+    fig_w, fig_h = fig.get_size_inches() * DPI
+    h, w = grid.shape[0] * scale, grid.shape[1] * scale
+    ax = fig.add_axes((left_px / fig_w, 1 - (top_px + h) / fig_h, w / fig_w, h / fig_h))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=11)
+    return ax
+
+
+def show_images(x, nrow: int = 8, title: str = "", scale: int = 4) -> None:
+    """Show a batch in model space as one grid, each sprite pixel `scale` x `scale` screen pixels."""
+    import matplotlib.pyplot as plt
+
+    grid, top = grid_pixels(x, nrow), TITLE_PX if title else 0
+    fig = pixel_figure(grid.shape[1] * scale, grid.shape[0] * scale + top)
+    place_grid(fig, grid, 0, top, scale, title)
     plt.show()
 
 
-def show_side_by_side(batches: dict, nrow: int = 8, scale: float = 0.45) -> None:
+def show_side_by_side(batches: dict, nrow: int = 8, scale: int = 4) -> None:
     """Grids next to each other, one per entry of `batches` (title -> batch)."""
     import matplotlib.pyplot as plt
 
-    w, h = grid_inches(len(next(iter(batches.values()))), nrow, scale)
-    fig, axes = plt.subplots(1, len(batches), figsize=(len(batches) * w, h + 0.5), squeeze=False)
-    for ax, (title, batch) in zip(axes[0], batches.items()):
-        draw_grid(ax, batch, nrow, title)
-    fig.tight_layout()
+    grids = {title: grid_pixels(batch, nrow) for title, batch in batches.items()}
+    width = sum(g.shape[1] * scale for g in grids.values()) + GAP_PX * (len(grids) - 1)
+    fig = pixel_figure(width, max(g.shape[0] for g in grids.values()) * scale + TITLE_PX)
+    left = 0
+    for title, grid in grids.items():
+        place_grid(fig, grid, left, TITLE_PX, scale, title)
+        left += grid.shape[1] * scale + GAP_PX
     plt.show()
 
 
-def show_rows(rows: dict, scale: float = 0.45) -> None:
+def show_rows(rows: dict, scale: int = 4) -> None:
     """One labelled row per entry of `rows` (label -> batch), e.g. samples per context."""
     import matplotlib.pyplot as plt
 
-    n = max(len(b) for b in rows.values())
-    w, h = grid_inches(n, n, scale)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(w + 1.6, len(rows) * h), squeeze=False)
-    for ax, (label, batch) in zip(axes[:, 0], rows.items()):
-        draw_grid(ax, batch, n)
-        ax.text(-4, 9, label, ha="right", va="center", fontsize=10)
-    fig.subplots_adjust(left=1.6 / (w + 1.6), right=0.99, top=0.99, bottom=0.01, hspace=0.08)
+    grids = {label: grid_pixels(batch, len(batch)) for label, batch in rows.items()}
+    width = LABEL_PX + max(g.shape[1] for g in grids.values()) * scale
+    fig = pixel_figure(width, sum(g.shape[0] * scale for g in grids.values()) + GAP_PX * (len(grids) - 1))
+    fig_h, top = fig.get_size_inches()[1] * DPI, 0
+    for label, grid in grids.items():
+        place_grid(fig, grid, LABEL_PX, top, scale)
+        fig.text((LABEL_PX - 10) / width, 1 - (top + grid.shape[0] * scale / 2) / fig_h, label, ha="right",
+                 va="center", fontsize=11)
+        top += grid.shape[0] * scale + GAP_PX
     plt.show()
 
 
@@ -97,25 +123,29 @@ def frame_title(t: int, label: str = "x_t") -> str:
     return "final images" if t == FINAL_FRAME else f"{label} at t = {t}"
 
 
-def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_ms: int = 120, scale: float = 0.45,
-                   label: str = "x_t"):
+def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_ms: int = 120, scale: int = 4,
+                   label: str = "x_t", row_labels: list[str] | None = None):
     """An HTML animation (matplotlib's to_jshtml: plays in any notebook viewer, no kernel needed) of
-    frames (F, B, C, H, W) in model space, each titled by `frame_title` with its timestep."""
+    frames (F, B, C, H, W) in model space, each titled by `frame_title` with its timestep; each sprite pixel
+    is `scale` x `scale` screen pixels. row_labels: a name written left of each row of the grid."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
     from matplotlib import animation
 
-    from .images import grid_to_numpy, image_grid
-
-    grids = [grid_to_numpy(image_grid(f, nrow=nrow)) for f in frames]
-    w, h = grid_inches(len(frames[0]), nrow, scale)
-    fig, ax = plt.subplots(figsize=(w, h + 0.4), dpi=80)
-    picture = ax.imshow(grids[0], interpolation="nearest")
-    ax.set_axis_off()
+    grids = [grid_pixels(f, nrow) for f in frames]
+    left = LABEL_PX if row_labels else 0
+    fig = pixel_figure(left + grids[0].shape[1] * scale, grids[0].shape[0] * scale + TITLE_PX)
+    ax = place_grid(fig, grids[0], left, TITLE_PX, scale, frame_title(frame_timesteps[0], label))
+    fig_w, fig_h = fig.get_size_inches() * DPI
+    row_px = (frames.shape[-1] + 1) * scale  # a sprite and the 1-pixel gap below it
+    for r, name in enumerate(row_labels or []):
+        fig.text((left - 10) / fig_w, 1 - (TITLE_PX + scale + r * row_px + row_px / 2) / fig_h, name, ha="right",
+                 va="center", fontsize=11)
+    picture = ax.get_images()[0]
 
     def draw(i):
         picture.set_data(grids[i])
-        ax.set_title(frame_title(frame_timesteps[i], label))
+        ax.set_title(frame_title(frame_timesteps[i], label), fontsize=11)
         return [picture]
 
     anim = animation.FuncAnimation(fig, draw, frames=len(grids), interval=interval_ms)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, RUNS_DIR, TRAINED_DIR,
                      WEIGHTS_DIR, TrainConfig)
+from .checkpoints import ANSI_CODE
 from .samplers import SAMPLERS
 
 # Guidance scales above this saturate the pictures: with the shipped model at w = 20 a third of the pixels
@@ -23,7 +24,6 @@ MAX_GUIDANCE = 20.0
 # Images per `sample` run: about 1 GB of memory with guidance on the CPU, and a grid one can still look at.
 MAX_SAMPLES = 1024
 DEVICE_NAME = re.compile(r"cpu|cuda(:\d+)?|mps")
-ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def cmd_data(args: argparse.Namespace) -> int:

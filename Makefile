@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   := data/sprites_train_images.npy
 
-.PHONY: help venv data test test-browser lab train evaluate bench clean-venv
+.PHONY: help venv data test test-browser lab train evaluate bench exercises clean-venv
 
 help:
 	@echo "make lab    set up .venv, build data/ and open lab 1 in JupyterLab"
@@ -15,6 +15,7 @@ help:
 	@echo "make train  rebuild weights/ from data/ (resumes an interrupted run from runs/)"
 	@echo "make evaluate  offline FID / accuracy / memorisation report of weights/ -> weights/EVALUATION.md"
 	@echo "make bench  speed of this course's model and sampler against the original course's -> benchmarks/RESULTS.md"
+	@echo "make exercises  write the labs with their exercises to do to exercises/ (keeps your work; LAB=2 for a fresh lab 2)"
 	@echo "make venv   only create/refresh the virtual environment"
 
 venv: $(STAMP)
@@ -63,6 +64,10 @@ train: $(STAMP) $(DATA)
 
 evaluate: $(STAMP) $(DATA)
 	$(PY) -m course_lib evaluate
+
+# The student versions of the labs (nbgrader generate_assignment), into the git-ignored exercises/.
+exercises: $(STAMP) $(DATA)
+	$(PY) -m course_lib exercises $(if $(LAB),--fresh $(LAB))
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench

@@ -4,6 +4,7 @@
     train     rebuild the course's weights (no options), or train a model on other data
     sample    draw sprites from a checkpoint with DDPM or DDIM into a PNG grid (and a GIF)
     evaluate  offline FID, conditional accuracy and memorisation of the shipped weights
+    exercises write the student versions of the labs (exercises to complete) to exercises/
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, RUNS_DIR, TRAINED_DIR,
-                     WEIGHTS_DIR, TrainConfig)
+from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, PROJECT_ROOT, RUNS_DIR,
+                     TRAINED_DIR, WEIGHTS_DIR, TrainConfig)
 from .checkpoints import ANSI_CODE
 from .samplers import SAMPLERS
 
@@ -198,6 +199,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exercises(args: argparse.Namespace) -> int:
+    from .assignments import write_student_labs
+
+    if args.folder:
+        from .assignments import course_folder
+
+        root = course_folder(args.folder)
+        print(f"nbgrader course folder ready in {root}: cd there and run nbgrader generate_assignment labs")
+        return 0
+    report = write_student_labs(args.out, fresh=tuple(args.fresh))
+    for name, what in report.items():
+        print(f"{args.out / name}: {what}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -300,6 +316,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "weights/EVALUATION.md)")
     add_device_option(ev)
     ev.set_defaults(run=cmd_evaluate)
+
+    ex = commands.add_parser("exercises", help="write the student versions of the labs to exercises/",
+                             description="Write the labs with their exercises left to do (nbgrader's "
+                                         "generate_assignment) to exercises/. A lab already there is your work and "
+                                         "is kept; --fresh N gives a new copy of lab N (the old one is renamed to "
+                                         "NAME.ipynb.bak-DATE).")
+    ex.add_argument("--fresh", nargs="+", default=[], metavar="LAB",
+                    help="labs to replace by a fresh copy: numbers (2) or file names (2_training.ipynb)")
+    ex.add_argument("--out", type=Path, default=PROJECT_ROOT / "exercises",
+                    help="where the student versions go (default: the course's exercises/)")
+    ex.add_argument("--nbgrader-folder", dest="folder", type=Path, metavar="DIR",
+                    help="instead: lay out an nbgrader course folder in DIR (source/labs/ and nbgrader_config.py) "
+                         "for a class")
+    ex.set_defaults(run=cmd_exercises)
     return parser
 
 

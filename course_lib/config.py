@@ -132,6 +132,8 @@ class TrainConfig(_Serialisable):
     snapshot_steps: steps after which the EMA weights are also saved, for lab 2's "how samples improve".
     checkpoint_seconds, checkpoint_every: the resumable training state is written every checkpoint_seconds
         and every checkpoint_every steps, whichever comes first (and on Ctrl-C or SIGTERM).
+    init_from: the name of another recipe of the same `make train` (e.g. "unconditional") whose final weights
+        start this run, so that it only has to learn what is new (the context); None starts from scratch.
     """
 
     steps: int = 10000
@@ -148,6 +150,7 @@ class TrainConfig(_Serialisable):
     snapshot_steps: tuple[int, ...] = ()
     checkpoint_seconds: float = 180.0
     checkpoint_every: int = 500
+    init_from: str | None = None
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
@@ -183,15 +186,29 @@ DEFAULT_GUIDANCE = 2.0
 DEFAULT_AUTOGUIDANCE = 2.5
 
 
-# The course recipe keeps EMA snapshots after 1/30, 1/6 and 1/3 of its steps, so it needs 30 steps at least.
+# The course's recipes keep EMA snapshots after 1/30, 1/6 and 1/3 of their steps, so they need 30 steps at least.
 COURSE_MIN_STEPS = 30
+UNCONDITIONAL_STEPS = 8000
+
+
+def _check_course_steps(steps: int) -> None:
+    if steps < COURSE_MIN_STEPS:
+        raise ValueError(f"the course recipes need at least {COURSE_MIN_STEPS} steps (they keep snapshots after "
+                         f"1/30, 1/6 and 1/3 of them); got steps={steps}")
+
+
+def unconditional_recipe(steps: int = UNCONDITIONAL_STEPS) -> Recipe:
+    """The shipped unconditional model (context_dim=0) of labs 1, 2 and 4, trained on the sprites without their
+    labels; EMA snapshots early, after a sixth and after a third of training, for lab 2."""
+    _check_course_steps(steps)
+    return Recipe(name="unconditional", model=ModelConfig(context_dim=0), schedule=ScheduleConfig(),
+                  train=TrainConfig(steps=steps, p_uncond=0.0,
+                                    snapshot_steps=(steps // 30, steps // 6, steps // 3)))
 
 
 def course_recipe(steps: int = 9000) -> Recipe:
     """The shipped context model: context-masked, so with context zeros it is also the unconditional
     model; EMA snapshots early, after a sixth and after a third of training, for lab 2."""
-    if steps < COURSE_MIN_STEPS:
-        raise ValueError(f"the course recipe needs at least {COURSE_MIN_STEPS} steps (it keeps snapshots after 1/30, "
-                         f"1/6 and 1/3 of them); got steps={steps}")
+    _check_course_steps(steps)
     return Recipe(name="context", model=ModelConfig(), schedule=ScheduleConfig(),
                   train=TrainConfig(steps=steps, snapshot_steps=(steps // 30, steps // 6, steps // 3)))

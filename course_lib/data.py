@@ -156,6 +156,10 @@ class ImageDataset:
                                    context=self.context.index_select(0, idx),
                                    attributes={key: v.index_select(0, idx) for key, v in self.attributes.items()})
 
+    def unlabelled(self) -> ImageDataset:
+        """The same images without labels (context width 0), for a model trained without context."""
+        return dataclasses.replace(self, context=torch.zeros(len(self), 0), label_names=())
+
     def convert(self, image_size: int | None = None, channels: int | None = None) -> ImageDataset:
         """A copy resized to `image_size` and/or converted to `channels` (None: keep as is)."""
         images = self.images if image_size is None else resize_images(self.images, image_size)

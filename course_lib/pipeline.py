@@ -65,6 +65,11 @@ def default_name(dataset: ImageDataset) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "images"
 
 
+def dataset_for(recipe: Recipe, dataset: ImageDataset) -> ImageDataset:
+    """The data a recipe trains on: a model without context (context_dim=0) learns from the images alone."""
+    return dataset.unlabelled() if recipe.model.context_dim == 0 and dataset.context_dim else dataset
+
+
 def check_plan(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path, run_root: str | Path,
                replace_shipped: bool = False) -> None:
     """What a run needs, checked before its first stage: the recipe's name is a plain file name and its model
@@ -74,7 +79,7 @@ def check_plan(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path, run_r
     out_dir = Path(out_dir)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", recipe.name):
         raise ValueError(f"name {recipe.name!r} must be a plain file name (letters, digits, _ . -), e.g. my_sprites")
-    check_dataset_fits(recipe.model, dataset)
+    check_dataset_fits(recipe.model, dataset_for(recipe, dataset))
     check_manifest(out_dir)
     names = [f"{recipe.name}.pt"] + [snapshot_name(recipe, s) for s in recipe.train.snapshot_steps]
     shipped = [n for n in names if (out_dir / n).exists()] if out_dir.resolve() == WEIGHTS_DIR.resolve() else []
@@ -98,8 +103,11 @@ def recipe_stage(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path, run
                  device: str | torch.device, progress: bool) -> dict:
     """Train (resuming if possible), export the weights, record them in the MANIFEST; returns the stage's log row."""
     started = time.perf_counter()
+    dataset = dataset_for(recipe, dataset)
+    start = recipe.train.init_from
+    init = load_checkpoint(Path(out_dir) / f"{start}.pt", device=device).model if start else None
     result = train(recipe.model, recipe.schedule, recipe.train, dataset, Path(run_root) / recipe.name, device=device,
-                   progress=progress, name=recipe.name)
+                   progress=progress, name=recipe.name, init=init)
     files = export_weights(result, recipe, out_dir, dataset)
     update_manifest(out_dir, [p for p in files if p.suffix == ".pt"])
     return {"stage": f"diffusion model `{recipe.name}`", "steps": result.steps, "batch": recipe.train.batch_size,

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import warnings
 
 import pytest
@@ -6,8 +8,8 @@ from torch import nn
 
 from course_lib.config import ModelConfig, ScheduleConfig
 from course_lib.model import UNet
-from course_lib.samplers import (SAMPLERS, DDIMSampler, DDPMSampler, Sampler, StepOutput, ddim_timesteps,
-                                 draw_noise, make_sampler, predict_eps, sample)
+from course_lib.samplers import (SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverPP2MSampler, HeunSampler, Sampler,
+                                 StepOutput, ddim_timesteps, draw_noise, make_sampler, predict_eps, sample)
 from conftest import TINY
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import diffusion_loss
@@ -80,7 +82,7 @@ def test_timesteps_cannot_be_overwritten_from_outside():
 
 
 def test_the_registry_builds_every_sampler():
-    assert set(SAMPLERS) == {"ddpm", "ddim"}
+    assert set(SAMPLERS) == {"ddpm", "ddim", "dpmpp2m", "heun"}
     for name, cls in SAMPLERS.items():
         sampler = make_sampler(SCHEDULE, name)
         assert isinstance(sampler, cls) and isinstance(sampler, Sampler)
@@ -96,10 +98,10 @@ def test_ddim_eta0_is_deterministic_given_xT(tiny_model, schedule):
     assert not torch.allclose(a, c)
 
 
-@pytest.mark.parametrize("method", ["ddpm", "ddim"])
-def test_sampler_keeps_shape_dtype_device_and_honours_generator(tiny_model, method):
-    s = NoiseSchedule(ScheduleConfig(T=50))
-    sampler = make_sampler(s, "ddpm") if method == "ddpm" else make_sampler(s, "ddim", steps=10, eta=0.3)
+@pytest.mark.parametrize("method,options", [("ddpm", {}), ("ddim", dict(steps=10, eta=0.3)),
+                                            ("dpmpp2m", dict(steps=10)), ("heun", dict(steps=5))])
+def test_sampler_keeps_shape_dtype_device_and_honours_generator(tiny_model, method, options):
+    sampler = make_sampler(NoiseSchedule(ScheduleConfig(T=50)), method, **options)
     r1 = sample(tiny_model, sampler, 3, generator=torch.Generator().manual_seed(7))
     r2 = sample(tiny_model, sampler, 3, seed=7)
     r3 = sample(tiny_model, sampler, 3, seed=8)
@@ -198,7 +200,7 @@ def test_noise_comes_from_the_cpu_generator():
     (dict(method="ddpm", eta=0.5), ValueError, "eta=0.5 does not apply to ddpm"),
     (dict(method="ddim", variance="posterior"), ValueError, "variance='posterior' does not apply to ddim: it takes "
                                                             "steps, eta"),
-    (dict(method="euler"), ValueError, "unknown sampling method 'euler'; choose one of ddpm, ddim"),
+    (dict(method="euler"), ValueError, "unknown sampling method 'euler'; choose one of ddpm, ddim, dpmpp2m, heun"),
     (dict(method="ddpm", variance="learned"), ValueError, "unknown DDPM variance"),
 ])
 def test_bad_sampler_arguments(schedule, kwargs, error, message):
@@ -294,8 +296,10 @@ class OracleDenoiser(nn.Module):
         return (x - ab.sqrt() * self.x0) / (1 - ab).sqrt()
 
 
-@pytest.mark.parametrize("sampler", [DDPMSampler(SCHEDULE), DDPMSampler(SCHEDULE, "posterior"), DDIMSampler(SCHEDULE, 25),
-                                     DDIMSampler(SCHEDULE, 30, eta=1.0), DDIMSampler(SCHEDULE, 1)], ids=repr)
+@pytest.mark.parametrize("sampler", [DDPMSampler(SCHEDULE), DDPMSampler(SCHEDULE, "posterior"),
+                                     DDIMSampler(SCHEDULE, 25), DDIMSampler(SCHEDULE, 30, eta=1.0),
+                                     DDIMSampler(SCHEDULE, 1), DPMSolverPP2MSampler(SCHEDULE, 10),
+                                     HeunSampler(SCHEDULE, 10)], ids=repr)
 def test_samplers_with_the_exact_denoiser_return_the_data(sampler):
     x0 = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     out = sample(OracleDenoiser(x0, SCHEDULE), sampler, 4, seed=0).images

@@ -1,4 +1,4 @@
-"""How good are generated sprites? Frechet distance, class accuracy and memorisation.
+"""How good are generated sprites? Frechet distance, class accuracy, diversity, memorisation, pixel-art fidelity.
 
 Frechet distance (FID). Fit a Gaussian to each feature set (mean mu, covariance S, n - 1 normalisation):
 
@@ -25,10 +25,32 @@ only the colour jitter differs), so some fresh sprites are near-copies too. Henc
 
 and a model is judged by its excess share_model - share_test: a model that generalises like fresh data
 sits near 0, memorisation shows as a clear excess, and a pure copier scores a share of 1.
+
+Diversity per label. For the images generated with label y and a head h of the feature net (template,
+palette): |{argmax h(x_i) : y_i = y}|, the number of distinct classes the head sees among them. Compare
+it with as many real sprites of label y: a model that collapses onto a few templates or palettes scores
+fewer.
+
+Pixel-art fidelity, on the 8-bit pixels p = (r, g, b) an image is saved as. Sprites are a few flat
+colours on an exact white background, so
+
+    colours(x)        = |{p(x, i)}|, the distinct exact colours over the pixels i of x;
+    binned colours(x) = |{p(x, i) // 8}|, the same with each channel cut to 32 levels, so colours within
+                        the same 8 levels merge and only visible shades count;
+    exact white       = |{i : p_i = (255, 255, 255)}| / |{i : every channel of p_i >= 240}| over all
+                        pixels of a set: how much of the near-white background is really white.
+
+Diffusion samples drift from flat colours by a level or two; the binned count ignores that, exact
+white does not (a background of 254 shows up there). The course's goals: a mean binned count at most
+1.5 x the real sprites', and at least 90% exact white.
+
+Seeds. A measure repeated with k sampling seeds is given as its mean and sample standard deviation
+sd = sqrt(sum_k (v_k - mean)^2 / (k - 1)).
 """
 from __future__ import annotations
 
 import math
+import statistics
 from typing import NamedTuple
 
 import torch
@@ -36,10 +58,14 @@ from tqdm.auto import tqdm
 
 from .device import module_device
 from .features import FeatureNet
-from .images import as_model_space
+from .images import as_model_space, to_pixels
 from .sprites import LABEL_NAMES
 
 NEAR_COPY_FACTOR = 0.5
+NEAR_WHITE = 240   # a pixel is near-white when every channel is at least this
+COLOUR_BIN = 8     # binned colours: value // 8, 32 levels per channel
+WHITE = 255
+MAX_COLOUR_RATIO, MIN_EXACT_WHITE = 1.5, 0.9  # pixel-art goals: binned colours x the data's, exact-white share
 
 
 # ----------------------------------------------------------------------------- FID
@@ -75,23 +101,44 @@ def fid(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
     return frechet_distance(*gaussian_stats(features_a), *gaussian_stats(features_b))
 
 
-# ----------------------------------------------------------------------------- class accuracy
+# ----------------------------------------------------------------------------- class accuracy and diversity
+
+def _label_indices(requested_labels, n: int) -> torch.Tensor:
+    labels = torch.as_tensor(requested_labels)
+    labels = labels.argmax(1) if labels.dim() == 2 else labels.long()
+    if labels.shape != (n,):
+        raise ValueError(f"need one requested label per image: {n} images, labels {tuple(labels.shape)}")
+    return labels
+
 
 @torch.no_grad()
+def predicted_classes(net: FeatureNet, images: torch.Tensor, head: str, batch_size: int = 1000) -> torch.Tensor:
+    """argmax of the feature net's `head` ("label", "template" or "palette") for every image (uint8 pixels or
+    model space), in batches -> int64 (N,) on the CPU."""
+    device, net = module_device(net), net.eval()
+    return torch.cat([getattr(net(as_model_space(images[i:i + batch_size]).to(device)), head).argmax(1).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
 def class_accuracy(net: FeatureNet, images: torch.Tensor, requested_labels, batch_size: int = 1000) -> dict[str, float]:
     """Share of images whose label-head prediction equals the label they were generated with.
     requested_labels: ints (N,) or one-hot rows (N, 5). Returns {label name: share} for every label that
     was requested, plus "all" over every image."""
-    labels = torch.as_tensor(requested_labels)
-    labels = labels.argmax(1) if labels.dim() == 2 else labels.long()
-    if labels.shape != (len(images),):
-        raise ValueError(f"need one requested label per image: {len(images)} images, labels {tuple(labels.shape)}")
-    device, net = module_device(net), net.eval()
-    pred = torch.cat([net(as_model_space(images[i:i + batch_size]).to(device)).label.argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
-    hit = (pred == labels).double()
+    labels = _label_indices(requested_labels, len(images))
+    hit = (predicted_classes(net, images, "label", batch_size) == labels).double()
     out = {name: hit[labels == k].mean().item() for k, name in enumerate(LABEL_NAMES) if (labels == k).any()}
     return {**out, "all": hit.mean().item()}
+
+
+def distinct_per_label(net: FeatureNet, images: torch.Tensor, requested_labels, heads=("template", "palette"),
+                       batch_size: int = 1000) -> dict[str, dict[str, int]]:
+    """Diversity per label: for every requested label y, {"sprites": the number of images of label y, and per
+    head h: |{argmax h(x_i) : y_i = y}|, the distinct classes h predicts among them}.
+    requested_labels: ints (N,) or one-hot rows (N, 5)."""
+    labels = _label_indices(requested_labels, len(images))
+    pred = {h: predicted_classes(net, images, h, batch_size) for h in heads}
+    return {name: {"sprites": int((labels == k).sum()), **{h: len(p[labels == k].unique()) for h, p in pred.items()}}
+            for k, name in enumerate(LABEL_NAMES) if (labels == k).any()}
 
 
 # ----------------------------------------------------------------------------- memorisation
@@ -138,3 +185,52 @@ def near_copy_stats(distances: torch.Tensor, threshold: float) -> NearCopyStats:
     (`nearest_distances`), a near-copy being d < threshold (tau, `near_copy_threshold`)."""
     d = torch.as_tensor(distances)
     return NearCopyStats(share=(d < threshold).double().mean().item(), median_distance=d.median().item())
+
+
+# ----------------------------------------------------------------------------- pixel-art fidelity
+
+def as_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as they are; model-space images as the 8-bit pixels they are saved as (`images.to_pixels`,
+    exact for images quantised with `images.quantize`)."""
+    return images if images.dtype == torch.uint8 else to_pixels(images)
+
+
+def distinct_colours(images: torch.Tensor, bin_size: int = 1) -> torch.Tensor:
+    """The number of distinct colours |{p_i // bin_size}| over the pixels p_i = (r, g, b) of each RGB image
+    (N, 3, H, W), uint8 or model space -> int64 (N,). bin_size 1: exact 8-bit colours; COLOUR_BIN: 32 levels."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"need RGB images (N, 3, H, W), got shape {tuple(images.shape)}")
+    p = as_pixels(images).long() // bin_size
+    codes = ((p[:, 0] * 256 + p[:, 1]) * 256 + p[:, 2]).flatten(1).sort(1).values
+    return 1 + (codes.diff(dim=1) != 0).sum(1)
+
+
+def exact_white_share(images: torch.Tensor) -> float | None:
+    """Among the near-white pixels of all images (every channel >= NEAR_WHITE), the share that is exactly
+    (255, 255, 255); None when no pixel is near-white."""
+    p = as_pixels(images)
+    near, exact = (p >= NEAR_WHITE).all(1), (p == WHITE).all(1)
+    return exact.sum().item() / near.sum().item() if near.any() else None
+
+
+def pixel_art_stats(images: torch.Tensor, data: dict | None = None) -> dict:
+    """Median and mean over the images of their distinct colours, exact and binned (COLOUR_BIN), and the
+    exact-white share of their near-white pixels (see the module docstring). Given the stats of real
+    sprites (`data`), also colour_ratio = mean binned colours / the data's and goals_met: colour_ratio <=
+    MAX_COLOUR_RATIO and exact white >= MIN_EXACT_WHITE."""
+    out = {}
+    for key, bin_size in (("colours", 1), ("binned_colours", COLOUR_BIN)):
+        k = distinct_colours(images, bin_size).double()
+        out.update({f"{key}_median": k.quantile(0.5).item(), f"{key}_mean": k.mean().item()})
+    out["exact_white"] = exact_white_share(images)
+    if data is not None:
+        out["colour_ratio"] = out["binned_colours_mean"] / data["binned_colours_mean"]
+        out["goals_met"] = out["colour_ratio"] <= MAX_COLOUR_RATIO and (out["exact_white"] or 0.0) >= MIN_EXACT_WHITE
+    return out
+
+
+def mean_sd(values) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (k - 1 normalisation) of k values, e.g. one per sampling seed;
+    the sd is None for a single value."""
+    values = [float(v) for v in values]
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None

@@ -91,13 +91,7 @@ def show_side_by_side(batches: dict, nrow: int = 8, scale: int = 4) -> None:
     """Grids next to each other, one per entry of `batches` (title -> batch)."""
     import matplotlib.pyplot as plt
 
-    grids = {title: grid_pixels(batch, nrow) for title, batch in batches.items()}
-    width = sum(g.shape[1] * scale for g in grids.values()) + GAP_PX * (len(grids) - 1)
-    fig = pixel_figure(width, max(g.shape[0] for g in grids.values()) * scale + TITLE_PX)
-    left = 0
-    for title, grid in grids.items():
-        place_grid(fig, grid, left, TITLE_PX, scale, title)
-        left += grid.shape[1] * scale + GAP_PX
+    comparison_figure(batches, nrow=nrow, scale=scale, figure=pixel_figure)
     plt.show()
 
 
@@ -152,3 +146,25 @@ def animate_frames(frames, frame_timesteps: list[int], nrow: int = 8, interval_m
     html = HTML(anim.to_jshtml(default_mode="once"))
     plt.close(fig)
     return html
+
+
+CAPTION_PX = 24  # room for a caption below a grid
+
+
+def comparison_figure(batches: dict, captions: dict | None = None, nrow: int = 8, scale: int = 4,
+                      figure=None) -> Figure:
+    """Grids side by side, one per entry of `batches` (title -> batch in model space), each sprite pixel
+    scale x scale screen pixels, the title above and captions[title] (if any) below each grid.
+    figure(width_px, height_px) makes the figure: by default one without pyplot, to be written with save_figure."""
+    grids = {title: grid_pixels(batch, nrow) for title, batch in batches.items()}
+    width = sum(g.shape[1] * scale for g in grids.values()) + GAP_PX * (len(grids) - 1)
+    height = TITLE_PX + max(g.shape[0] for g in grids.values()) * scale + (CAPTION_PX if captions else 0)
+    fig = (figure or (lambda w, h: Figure(figsize=(w / DPI, h / DPI), dpi=DPI)))(width, height)
+    left = 0
+    for title, grid in grids.items():
+        place_grid(fig, grid, left, TITLE_PX, scale, title)
+        if title in (captions or {}):
+            fig.text((left + grid.shape[1] * scale / 2) / width, CAPTION_PX / 2 / height, captions[title],
+                     ha="center", va="center", fontsize=10)
+        left += grid.shape[1] * scale + GAP_PX
+    return fig

@@ -103,3 +103,101 @@ def test_class_accuracy_hand_made():
     assert me.class_accuracy(FixedLabels(), images, nn.functional.one_hot(requested, 5)) == acc
     with pytest.raises(ValueError, match="one requested label per image"):
         me.class_accuracy(FixedLabels(), images, requested[:3])
+
+
+def sprite_on_white() -> torch.Tensor:
+    """One 16x16 sprite of 3 colours (a red block, a dark outline row, a blue pixel) on exact white, uint8."""
+    x = torch.full((1, 3, 16, 16), 255, dtype=torch.uint8)
+    x[0, :, 4:8, 4:8] = torch.tensor([200, 30, 30], dtype=torch.uint8)[:, None, None]
+    x[0, :, 8, 4:8] = 20
+    x[0, :, 10, 10] = torch.tensor([40, 60, 220], dtype=torch.uint8)
+    return x
+
+
+def test_pixel_art_counts_a_hand_made_sprite():
+    x = sprite_on_white()
+    assert me.distinct_colours(x).tolist() == [4]  # 3 colours + white
+    assert me.distinct_colours(to_model_space(x)).tolist() == [4]  # model space converts back to the exact pixels
+    assert me.distinct_colours(quantize(to_model_space(x)), me.COLOUR_BIN).tolist() == [4]
+    assert me.exact_white_share(x) == 1.0
+    assert me.exact_white_share(torch.zeros(1, 3, 4, 4, dtype=torch.uint8)) is None  # nothing near-white
+
+
+def test_one_grey_level_of_noise_lowers_the_exact_white_share():
+    x = sprite_on_white()
+    white = (x == 255).all(1)[0]
+    n_white = int(white.sum())
+    noisy = x.clone()
+    rows, cols = white.nonzero()[:10].T
+    noisy[0, :, rows, cols] = 254  # ten background pixels one level below white: still near-white
+    noisy[0, 0, 15, 15] = me.NEAR_WHITE - 1  # no longer near-white: leaves the count
+    assert me.exact_white_share(noisy) == pytest.approx((n_white - 11) / (n_white - 1))
+    assert me.distinct_colours(noisy).tolist() == [6]  # two new exact colours, of which binned ...
+    assert me.distinct_colours(noisy, me.COLOUR_BIN).tolist() == [5]  # ... 254 joins white (>= 248), 239 does not
+
+
+def test_binning_merges_colours_within_eight_levels():
+    x = torch.zeros(1, 3, 1, 6, dtype=torch.uint8)
+    x[0, :, 0] = torch.tensor([0, 7, 8, 15, 16, 255], dtype=torch.uint8)  # greys
+    assert me.distinct_colours(x).tolist() == [6]
+    assert me.distinct_colours(x, me.COLOUR_BIN).tolist() == [4]  # {0, 7}, {8, 15}, {16}, {255}
+    x[0, 2, 0, 0] = 7  # (0, 0, 7): still the bin of black
+    assert me.distinct_colours(x, me.COLOUR_BIN).tolist() == [4]
+    with pytest.raises(ValueError, match="RGB images"):
+        me.distinct_colours(x[:, :1])
+
+
+def test_pixel_art_stats_median_mean_and_goals():
+    a, b = sprite_on_white(), sprite_on_white()
+    b[0, :, 0, 0:2] = torch.tensor([[1, 100], [2, 100], [3, 100]], dtype=torch.uint8)  # + 2 colours, 1 binned
+    b[0, :, 15, 0] = 250  # + 1 near-white colour, binned with white
+    stats = me.pixel_art_stats(torch.cat([a, b]))
+    white = 256 - 16 - 4 - 1  # a's background; b has 2 fewer, and 1 of the rest is near-white only
+    assert stats == pytest.approx({"colours_median": 5.5, "colours_mean": 5.5, "binned_colours_median": 5.0,
+                                   "binned_colours_mean": 5.0, "exact_white": (2 * white - 3) / (2 * white - 2)})
+    data = me.pixel_art_stats(a)
+    got = me.pixel_art_stats(torch.cat([a, b]), data)
+    assert got["colour_ratio"] == pytest.approx(5 / 4) and got["goals_met"]
+    assert not me.pixel_art_stats(torch.cat([a, b]), {**data, "binned_colours_mean": 3.0})["goals_met"]  # 5 / 3
+
+
+def test_mean_sd():
+    assert me.mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert me.mean_sd([5]) == (5.0, None)
+
+
+class FixedHeads(nn.Module):
+    """A stand-in feature net whose template and palette heads predict what the first pixel's green and blue
+    values say (in model space: 0 -> -1, so class k sits at k / 127.5 - 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        def head(c):
+            return nn.functional.one_hot(((x[:, c, 0, 0] + 1) * 127.5).round().long(), 8).float()
+        return Heads(None, head(1), head(2))
+
+
+def test_distinct_per_label_hand_made():
+    templates, palettes = torch.tensor([0, 0, 1, 2, 3, 3, 3]), torch.tensor([5, 6, 7, 5, 5, 5, 5])
+    labels = torch.tensor([0, 0, 0, 2, 2, 2, 2])
+    images = torch.zeros(7, 3, 16, 16, dtype=torch.uint8)
+    images[:, 1, 0, 0], images[:, 2, 0, 0] = templates.to(torch.uint8), palettes.to(torch.uint8)
+    got = me.distinct_per_label(FixedHeads(), images, labels, batch_size=3)
+    assert got == {"human": {"sprites": 3, "template": 2, "palette": 3},
+                   "food": {"sprites": 4, "template": 2, "palette": 1}}
+    assert me.distinct_per_label(FixedHeads(), images, nn.functional.one_hot(labels, 5)) == got
+
+
+def test_distinct_per_label_counts_the_feature_nets_predictions(data_dir, feature_net):
+    test = load_sprites(data_dir, "test")
+    got = me.distinct_per_label(feature_net, test.images, test.context, batch_size=7)
+    with torch.no_grad():
+        heads = feature_net.eval()(to_model_space(test.images))
+    labels = test.context.argmax(1)
+    for k, name in enumerate(LABEL_NAMES):
+        mine = labels == k
+        assert got[name] == {"sprites": int(mine.sum()), "template": len(heads.template.argmax(1)[mine].unique()),
+                             "palette": len(heads.palette.argmax(1)[mine].unique())}

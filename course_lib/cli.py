@@ -2,7 +2,7 @@
 
     data      generate (or verify) the procedural sprite dataset in data/
     train     rebuild the course's weights (no options), or train a model on other data
-    sample    draw sprites from a checkpoint with DDPM or DDIM into a PNG grid (and a GIF)
+    sample    draw sprites from a checkpoint (DDPM, DDIM, DPM-Solver++(2M) or Heun) into a PNG grid (and a GIF)
     evaluate  offline FID, conditional accuracy and memorisation of the shipped weights
     exercises write the student versions of the labs (exercises to complete) to exercises/
 """
@@ -194,7 +194,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         guides = {} if args.guide == "none" else {name: Path(args.guide) for name in weights}
     run_evaluation(weights, args.features, data_dir=args.data_dir, n=args.n, seed=args.seed, out=args.out,
                    device=args.device, guidance=args.guidance, ddim_steps=tuple(args.ddim_steps),
-                   precision=args.precision, guides=guides, autoguidance=args.autoguidance)
+                   precision=args.precision, guides=guides, autoguidance=args.autoguidance, seeds=tuple(args.seeds),
+                   side_seeds=args.side_seeds)
     print(Path(args.out).read_text())
     return 0
 
@@ -257,12 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     smp = commands.add_parser("sample", help="draw sprites from a checkpoint",
-                              description="Sample a grid of images with DDPM or DDIM, optionally conditioned on a "
-                                          "label or a mixed context vector, with classifier-free guidance.")
+                              description="Sample a grid of images with DDPM, DDIM, DPM-Solver++(2M) or Heun, "
+                                          "optionally conditioned on a label or a mixed context vector, with "
+                                          "classifier-free guidance.")
     smp.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "context.pt",
                      help="checkpoint (default: the course's weights/context.pt, from any folder)")
     smp.add_argument("--method", choices=tuple(SAMPLERS), default="ddim", help="sampler (default: ddim)")
-    smp.add_argument("--steps", type=positive_int, help="DDIM steps, 1..T (default 25; DDPM always uses T)")
+    smp.add_argument("--steps", type=positive_int, help="steps of ddim, dpmpp2m or heun, 1..T (default 25; heun "
+                                                          "evaluates the model 2 steps - 1 times; DDPM always uses T)")
     smp.add_argument("--eta", type=float, help="DDIM noise, 0 (deterministic, the default) to 1")
     smp.add_argument("--label", help="one label of the checkpoint's data, e.g. human, non-human, food, spell, "
                                      "side-facing for the sprites")
@@ -309,7 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="sampling precision; auto (default): bfloat16 autocast where a timing probe finds it "
                          "faster than float32 on this machine, float32 elsewhere")
-    add_seed_option(ev, "the reference split and every sample")
+    ev.add_argument("--seed", type=int, default=0,
+                    help="seed of the reference split and the memorisation baseline (default: 0)")
+    ev.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                    help="sampling seeds: every row of a model's main path is sampled once per seed and its FID "
+                         "given as mean and sd (default: 0 1 2)")
+    ev.add_argument("--side-seeds", type=positive_int, default=1,
+                    help="how many of --seeds the other rows (no context, autoguided) use (default: 1)")
     ev.add_argument("--data-dir", type=Path, default=DATA_DIR, help="dataset folder (default: the course's data/)")
     ev.add_argument("--out", type=Path, default=WEIGHTS_DIR / "EVALUATION.md",
                     help="report, a .json with the numbers goes beside it (default: the course's "

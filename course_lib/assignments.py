@@ -4,7 +4,8 @@ The labs in labs/ are the instructor's source: complete, executed, and marked fo
 exercise the solution lies between `### BEGIN SOLUTION` and `### END SOLUTION` in a cell whose metadata
 makes it an autograded answer; the check cell after it (locked, with points) calls `exercises.check`, which
 tells the student what is wrong and carries on with course_lib's version, and holds a hidden test
-(`### BEGIN HIDDEN TESTS`: `exercises.assert_solved`) that only the grader runs.
+(`### BEGIN HIDDEN TESTS`: `exercises.assert_solved`) that only the grader runs. The hidden test ends
+its cell: when grading an unsolved lab it raises, and nothing after it in that cell would run.
 
 `nbgrader generate_assignment` turns the source into the student version: each solution becomes
 `raise NotImplementedError()`, hidden tests go, outputs are cleared. `write_student_labs` runs it in a
@@ -84,7 +85,7 @@ def write_student_labs(out_dir: str | Path = EXERCISES_DIR, fresh: tuple[str, ..
         for name in labs:
             target = out_dir / name
             if target.exists() and name not in wanted:
-                report[name] = "kept (your work; ask for a fresh copy to replace it)"
+                report[name] = f"kept (your work; `make exercises LAB={name.split('_')[0]}` gives a fresh copy)"
                 continue
             if target.exists():
                 backup = target.with_name(f"{name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -55,6 +55,9 @@ def test_labs_carry_nbgrader_markers():
         for c in nb.cells:
             if c.metadata.get("nbgrader", {}).get("grade"):
                 assert "### BEGIN HIDDEN TESTS" in c.source and "exercises.check(" in c.source
+                assert c.source.rstrip().endswith("### END HIDDEN TESTS"), (
+                    f"{lab.name}: the hidden test must end its check cell; code after it would not run when an "
+                    f"unsolved lab is graded, and later cells would miss what it defines:\n{c.source}")
         total += len(answers)
     assert 10 <= total <= 15
 

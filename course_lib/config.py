@@ -191,24 +191,23 @@ COURSE_MIN_STEPS = 30
 UNCONDITIONAL_STEPS = 8000
 
 
-def _check_course_steps(steps: int) -> None:
+def course_snapshot_steps(steps: int) -> tuple[int, ...]:
+    """The steps after which a course recipe keeps an EMA snapshot: 1/30, 1/6 and 1/3 of its `steps`."""
     if steps < COURSE_MIN_STEPS:
         raise ValueError(f"the course recipes need at least {COURSE_MIN_STEPS} steps (they keep snapshots after "
                          f"1/30, 1/6 and 1/3 of them); got steps={steps}")
+    return steps // 30, steps // 6, steps // 3
 
 
 def unconditional_recipe(steps: int = UNCONDITIONAL_STEPS) -> Recipe:
-    """The shipped unconditional model (context_dim=0) of labs 1, 2 and 4, trained on the sprites without their
-    labels; EMA snapshots early, after a sixth and after a third of training, for lab 2."""
-    _check_course_steps(steps)
+    """The unconditional model (context_dim=0) meant for labs 1, 2 and 4 (not yet trained by `make train`), trained
+    on the sprites without their labels; EMA snapshots early, after a sixth and after a third of training."""
     return Recipe(name="unconditional", model=ModelConfig(context_dim=0), schedule=ScheduleConfig(),
-                  train=TrainConfig(steps=steps, p_uncond=0.0,
-                                    snapshot_steps=(steps // 30, steps // 6, steps // 3)))
+                  train=TrainConfig(steps=steps, p_uncond=0.0, snapshot_steps=course_snapshot_steps(steps)))
 
 
 def course_recipe(steps: int = 9000) -> Recipe:
     """The shipped context model: context-masked, so with context zeros it is also the unconditional
     model; EMA snapshots early, after a sixth and after a third of training, for lab 2."""
-    _check_course_steps(steps)
     return Recipe(name="context", model=ModelConfig(), schedule=ScheduleConfig(),
-                  train=TrainConfig(steps=steps, snapshot_steps=(steps // 30, steps // 6, steps // 3)))
+                  train=TrainConfig(steps=steps, snapshot_steps=course_snapshot_steps(steps)))

@@ -18,6 +18,8 @@ from torch import nn
 
 T = 500
 BETA1, BETA2 = 1e-4, 0.02
+RECIPE_EPOCHS, RECIPE_DATASET = 32, 89_400       # the original's training run: 32 epochs of its 89,400 sprites
+RECIPE_IMAGES = RECIPE_EPOCHS * RECIPE_DATASET
 
 
 def conv_bn_gelu(c_in: int, c_out: int) -> nn.Sequential:

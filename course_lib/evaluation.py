@@ -12,9 +12,9 @@ sampling seed k of `seeds`: batch b of seed k starts from `seeding.derived_seed(
 start from the same x_T and a rerun reproduces the numbers. A row's FID is the mean and sample sd of
 its per-seed FIDs (`metrics.mean_sd`); its other measures pool the samples of all its seeds. Samples
 are quantised to the 8-bit pixels they would be saved as (`images.quantize`), the path real sprites
-take to the feature net. The Markdown report (weights/EVALUATION.md), EVALUATION.json and the picture
-pixel_art.png beside it hold the same numbers; `read_report` and `quality_vs_steps` read them back for
-the labs without recomputing anything.
+take to the feature net. The Markdown report (weights/EVALUATION.md), EVALUATION.json and the pictures
+pixel_art.png and fid_vs_nfe.png beside it hold the same numbers; `report` renders the page and reads the
+numbers back for the labs without recomputing anything.
 """
 from __future__ import annotations
 
@@ -28,25 +28,22 @@ from tqdm.auto import tqdm
 
 from . import sprites
 from .checkpoints import load_checkpoint
-from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, WEIGHTS_DIR
+from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE
 from .data import load_sprites
 from .device import autocast, describe_machine, module_device, pick_device, use_bf16
 from .features import (IMAGE_SHAPE, INCEPTION_SKIPPED, extract_features, inception_feature_fn,
                        load_feature_net)
 from .files import atomic_write
 from .images import as_model_space, quantize
-from .metrics import (COLOUR_BIN, MAX_COLOUR_RATIO, MIN_EXACT_WHITE, NEAR_COPY_FACTOR, NEAR_WHITE, class_accuracy,
-                      distinct_per_label, fid, mean_sd, near_copy_stats, near_copy_threshold, nearest_distances,
-                      pixel_art_stats)
+from .metrics import (MAX_COLOUR_RATIO, MIN_EXACT_WHITE, NEAR_COPY_FACTOR, class_accuracy, distinct_per_label, fid,
+                      mean_sd, near_copy_stats, near_copy_threshold, nearest_distances, pixel_art_stats)
+from .report import CURVES, FAST_METHOD, QUICK_STEPS, markdown_report, quality_bars, quality_vs_nfe
 from .samplers import SAMPLERS, make_sampler, sample, sampler_options
 from .seeding import derived_seed
-from .viz import comparison_figure, save_figure
+from .viz import comparison_figure, fid_vs_nfe_figure, save_figure
 
-QUICK_STEPS = 25  # the step count of the extra rows (unconditional, autoguided) for samplers that take one
 SEED_BATCH = 500  # images per random stream: batch b of sampling seed k starts from derived_seed(k, b)
 MODEL_BATCH = 250  # the most images the model sees in one call (see generate)
-REFERENCE_METHOD, FAST_METHOD = "ddpm", "ddim"  # the bars' rows: all T steps, and QUICK_STEPS steps
-FLOOR_BAR, FAST_BAR, ACCURACY_BAR, EXCESS_BAR = 2.0, 1.25, 0.95, 2.0  # x floor, x DDPM, per label, points
 PICTURE = "pixel_art.png"
 PICTURE_SPRITES, PICTURE_SCALE = 32, 5
 
@@ -269,6 +266,7 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
               "inception": "computed" if inception is not None else INCEPTION_SKIPPED,
               "models": models, "seconds": times}
     result["bars"] = quality_bars(result)
+    save_figure(fid_vs_nfe_figure({name: quality_vs_nfe(result, name) for name in models}), out.with_name(CURVES))
     with atomic_write(out) as tmp:
         tmp.write_text(markdown_report(result))
     with atomic_write(out.with_name("EVALUATION.json")) as tmp:
@@ -290,206 +288,3 @@ def write_pixel_art(path, held_images: torch.Tensor, data_stats: dict, pictures:
     for title, (x, run) in pictures.items():
         batches[title], captions[title] = x[:PICTURE_SPRITES], _fidelity_caption(run["pixel_art"])
     return save_figure(comparison_figure(batches, captions, nrow=8, scale=PICTURE_SCALE), path)
-
-
-def _title(run: dict) -> str:
-    return f"{run['sampler'].upper()}-{run['steps']}"
-
-
-def quality_bars(r: dict) -> dict[str, list[dict]]:
-    """The team's bars on each model's main path, from the FID means: FID(DDPM) <= FLOOR_BAR x floor,
-    FID(DDIM, QUICK_STEPS) <= FAST_BAR x FID(DDPM), for label models class accuracy >= ACCURACY_BAR for
-    every label at DDIM, and a near-copy excess <= EXCESS_BAR points on both rows.
-    {model: [{"bar", "value", "sd", "limit", "unit", "met"}]}; unit "share" is a lower bound, the others upper."""
-    bars = {}
-    for name, m in r["models"].items():
-        main = [run for run in m["runs"] if run["mode"] == m["runs"][0]["mode"]]
-        ref = next((run for run in main if run["sampler"] == REFERENCE_METHOD), None)
-        fast = next((x for x in main if (x["sampler"], x["steps"]) == (FAST_METHOD, min(QUICK_STEPS, m["T"]))), None)
-        out = []
-        if ref:
-            out.append({"bar": f"{_title(ref)} FID <= {FLOOR_BAR:g} x floor", "value": ref["fid"],
-                        "sd": ref["fid_sd"], "limit": FLOOR_BAR * r["reference"]["floor_fid"], "unit": "FID"})
-        if ref and fast:
-            out.append({"bar": f"{_title(fast)} FID <= {FAST_BAR:g} x {_title(ref)} FID", "value": fast["fid"],
-                        "sd": fast["fid_sd"], "limit": FAST_BAR * ref["fid"], "unit": "FID"})
-        if fast and "class_accuracy" in fast:
-            worst = min((k for k in fast["class_accuracy"] if k != "all"), key=fast["class_accuracy"].get)
-            out.append({"bar": f"{_title(fast)} class accuracy >= {ACCURACY_BAR:.0%} for every label (lowest: "
-                               f"{worst})", "value": fast["class_accuracy"][worst], "sd": None,
-                        "limit": ACCURACY_BAR, "unit": "share"})
-        out += [{"bar": f"{_title(run)} near-copy excess <= {EXCESS_BAR:g} points",
-                 "value": 100 * run["near_copy_excess"], "sd": None, "limit": EXCESS_BAR, "unit": "points"}
-                for run in (ref, fast) if run]
-        bars[name] = [{**b, "met": b["value"] >= b["limit"] if b["unit"] == "share" else b["value"] <= b["limit"]}
-                      for b in out]
-    return bars
-
-
-def _pm(mean: float, sd: float | None, digits: int = 3) -> str:
-    return f"{mean:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
-
-
-def _context(run: dict) -> str:
-    return {"cond": f"labels, w={run['guidance']}",
-            "autoguided": f"none, guided by {Path(run.get('guide', '')).stem}, w={run['guidance']}"}.get(run["mode"],
-                                                                                                      "none")
-
-
-def _bar_cells(b: dict) -> str:
-    """The value and limit cells of one bar."""
-    if b["unit"] == "FID":
-        return f"{_pm(b['value'], b['sd'])} | {b['limit']:.3f}"
-    if b["unit"] == "share":
-        return f"{b['value']:.1%} | {b['limit']:.0%}"
-    return f"{b['value']:+.1f} | {b['limit']:g}"
-
-
-def markdown_report(r: dict) -> str:
-    """The Markdown page of a run_evaluation result."""
-    s, ref, mem, px = r["settings"], r["reference"], r["memorisation"], r["pixel_art"]
-    inc = "floor_inception_fid" in ref
-    start_mu = ", ".join(name for name, m in r["models"].items() if m.get("mean_image_start")) or "none"
-    seeds, side = s["seeds"], s["seeds"][:s["side_seeds"]]
-    lines = [
-        "# Evaluation of the course's weights", "",
-        f"Generated by `course_lib.evaluation.run_evaluation`: n = {s['n']} samples per row and sampling seed; "
-        f"sampling seeds {', '.join(map(str, seeds))} for every row of a model's main path (with labels for a "
-        f"labelled model, unconditional otherwise), seed{'s' if len(side) > 1 else ''} {', '.join(map(str, side))} "
-        f"for the other rows; seed {s['seed']} for the reference split and the memorisation baseline. Guidance "
-        f"{s['guidance']} for labelled samples, random streams of {s['batch_size']} images, model batches of at "
-        f"most {s['model_batch']}, {'bfloat16 autocast' if s['bf16'] else 'float32'} sampling on {s['device']}. "
-        f"The same numbers are in EVALUATION.json.", "", f"Machine: {s['machine']}.", "",
-        "## Reference: real data against real data", "",
-        "FID is biased upwards at small n, so every FID here uses n samples against the same n reference "
-        "sprites (test half A, drawn with the seed): the floor compares the other n test sprites (half B) "
-        "with half A, so a model whose samples were as good as fresh data would score about the floor. "
-        "Against all test sprites the models' FIDs would drop but the floor could not (it needs two disjoint "
-        "sets), and the ratios would flatter the models.", "",
-        "| comparison | sprite-feature FID |" + (" Inception FID |" if inc else ""),
-        "|---|---|" + ("---|" if inc else ""),
-        f"| floor: test half B vs test half A | {ref['floor_fid']:.3f} |"
-        + (f" {ref['floor_inception_fid']:.3f} |" if inc else ""),
-        f"| {s['n']} training sprites vs test half A | {ref['train_vs_test_fid']:.3f} |" + (" |" if inc else ""), "",
-        r["inception"] if not inc else "Inception FID: torchvision's Inception-v3 pool features, from the local "
-                                       "weights file (never downloaded).", "",
-        "## Bars", "",
-        f"Each model's main path against the team's bars: FID means (± sd over the seeds), class accuracy and "
-        f"near-copy excess of all seeds pooled, at DDPM (all T steps) and DDIM at {QUICK_STEPS} steps (T if "
-        "fewer).", "",
-        "| model | bar | value | limit | met |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {b['bar']} | {_bar_cells(b)} | {'yes' if b['met'] else '**no**'} |"
-              for name, bars in r["bars"].items() for b in bars]
-    lines += [
-        "", "## Models", "",
-        "FID against test half A, mean ± sd over the row's sampling seeds (sd with k - 1 normalisation; the "
-        "per-seed values are in EVALUATION.json); x floor = FID / floor. The other columns pool the samples of "
-        "all the row's seeds. NFE: model evaluations per sample (Heun evaluates twice per step). Near-copies: "
-        "share of samples whose nearest training sprite is closer than tau (see Memorisation); excess: that "
-        "share minus the held-out sprites' share, in percentage points; nearest: median distance to the nearest "
-        "training sprite. Sampling starts from x_T = sqrt(alpha_bar_T) mu + sqrt(1 - alpha_bar_T) z, with mu "
-        "the training data's mean image, for the models whose checkpoint carries mu "
-        "(`NoiseSchedule.x_T_from_noise`), and from z ~ N(0, I) otherwise. Starting from the mean image: "
-        f"{start_mu}. Context none: context zeros; guided by a snapshot: autoguidance, eps = eps_guide + "
-        "w (eps - eps_guide), the guide being an earlier snapshot of the same model (Karras et al. 2024)."]
-    for name, m in r["models"].items():
-        kind = f"{m['context_dim']} labels" if m["context_dim"] else "no labels"
-        lines += ["", f"### {name}", "", f"`{m['path']}`: {kind}, T = {m['T']}.", "",
-                  "| context | sampler | steps | NFE | seeds | FID | x floor |" + (" Inception FID |" if inc else "")
-                  + " near-copies | excess | nearest | class accuracy | seconds |",
-                  "|---|---|---|---|---|---|---|" + ("---|" if inc else "") + "---|---|---|---|---|"]
-        for run in m["runs"]:
-            acc = run.get("class_accuracy", {}).get("all")
-            lines.append(f"| {_context(run)} | {run['sampler'].upper()} | {run['steps']} | {run['nfe']} | "
-                         f"{', '.join(map(str, run['seeds']))} | {_pm(run['fid'], run['fid_sd'])} | "
-                         f"{_pm(run['fid_ratio'], run['fid_ratio_sd'], 2)} |"
-                         + (f" {_pm(run['inception_fid'], run['inception_fid_sd'])} |" if inc else "")
-                         + f" {run['near_copy_share']:.1%} | {100 * run['near_copy_excess']:+.1f} | "
-                         f"{run['median_distance']:.2f} | {'-' if acc is None else f'{acc:.1%}'} | {run['seconds']} |")
-    labelled = [(name, run) for name, m in r["models"].items() for run in m["runs"] if "class_accuracy" in run]
-    if labelled:
-        lines += ["", "## Class accuracy per label", "",
-                  "Share of the samples generated with each label (labels drawn in the test split's class mix, "
-                  "all the row's seeds pooled) that the feature net's label head classifies as that label.", "",
-                  "| model | sampler | steps | " + " | ".join(sprites.LABEL_NAMES) + " |",
-                  "|---|---|---|" + "---|" * len(sprites.LABEL_NAMES)]
-        lines += [f"| {name} | {run['sampler'].upper()} | {run['steps']} | "
-                  + " | ".join(f"{run['class_accuracy'][k]:.1%}" if k in run["class_accuracy"] else "-"
-                               for k in sprites.LABEL_NAMES) + " |"
-                  for name, run in labelled]
-    diverse = {name: m["diversity"] for name, m in r["models"].items() if "diversity" in m}
-    if diverse:
-        lines += ["", "## Diversity per label", "",
-                  "Per label, the number of distinct templates and of distinct palettes the feature net's template "
-                  "and palette heads predict among the samples of that label, against as many held-out sprites of "
-                  "that label (test half B, whose labels the samples were drawn with).", "",
-                  "| model | samples | label | sprites | templates: samples / data | palettes: samples / data |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {name} | {d['sampler'].upper()} {d['steps']}, w={d['guidance']}, seed {d['seed']} | {label} | "
-                  f"{c['sprites']} | {c['template']} / {d['data'][label]['template']} | "
-                  f"{c['palette']} / {d['data'][label]['palette']} |"
-                  for name, d in diverse.items() for label, c in d["samples"].items()]
-    lines += ["", "## Pixel-art fidelity", "",
-              "Sprites are a few flat colours on an exact white background. Colours: distinct 8-bit RGB colours per "
-              f"sprite; binned: the same with each channel cut to value // {COLOUR_BIN} (32 levels), so shades "
-              f"within {COLOUR_BIN} levels merge; median / mean over the sprites. Exact white: among the near-white "
-              f"pixels (every channel >= {NEAR_WHITE}), the share that is exactly (255, 255, 255). Samples of all "
-              f"the row's seeds pooled; the data: test half B. Goals: binned colours (mean) at most "
-              f"{px['max_colour_ratio']:g} x the data's, exact white at least {px['min_exact_white']:.0%}.", "",
-              f"![held-out sprites beside samples, seed {seeds[0]}: {'; '.join(px['picture_rows'])}]"
-              f"({px['picture']})", "",
-              "| source | colours median / mean | binned median / mean | binned x data | exact white | goals |",
-              "|---|---|---|---|---|---|"]
-    rows = [("held-out sprites (test half B)", px["data"])] + [
-        (f"{name}, {_context(run)}, {run['sampler'].upper()} {run['steps']}", run["pixel_art"])
-        for name, m in r["models"].items() for run in m["runs"]]
-    for source, p in rows:
-        white = "-" if p["exact_white"] is None else f"{p['exact_white']:.1%}"
-        goals = "-" if "goals_met" not in p else "met" if p["goals_met"] else "**not met**"
-        lines.append(f"| {source} | {p['colours_median']:g} / {p['colours_mean']:.1f} | "
-                     f"{p['binned_colours_median']:g} / {p['binned_colours_mean']:.1f} | "
-                     f"{p.get('colour_ratio', 1):.2f} | {white} | {goals} |")
-    lines += ["", "## Memorisation", "",
-              f"tau = {mem['factor']} x the median distance from a training sprite to its nearest other training "
-              f"sprite = {mem['threshold']:.3f} (L2 over the 768 model-space values; one pixel turned from black to "
-              f"white is 3.46). Held-out test sprites, which no model has seen, are near-copies at a rate of "
-              f"{mem['test_share']:.1%} (median distance to their nearest training sprite "
-              f"{mem['test_median_distance']:.2f}): the procedural set repeats near-twins (same template, palette and "
-              "pose, different colour jitter). That is the baseline: a model that generalises like fresh data "
-              "sits near it, memorisation shows as a share well above it, and a copier scores 100%. So judge a "
-              "model by its excess over the baseline (a few points at most), not by the share alone.", "",
-              "## Wall time (seconds)", "", "| part | seconds |", "|---|---|"]
-    lines += [f"| {part} | {sec} |" for part, sec in r["seconds"].items()]
-    meta = s.get("feature_net_meta") or {}
-    if meta.get("test_accuracy"):
-        lines += ["", "Feature net: held-out accuracy " + ", ".join(f"{k} {v:.1%}" for k, v in
-                                                                    meta["test_accuracy"].items()) + "."]
-    return "\n".join(lines) + "\n"
-
-
-def read_report(report=None) -> dict:
-    """The numbers of a committed evaluation (default: weights/EVALUATION.json), as run_evaluation returned them."""
-    path = Path(report) if report is not None else WEIGHTS_DIR / "EVALUATION.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: `python -m course_lib evaluate` (make evaluate) writes the "
-                                f"evaluation report")
-    return json.loads(path.read_text())
-
-
-def quality_vs_steps(report=None, model: str = "context") -> dict:
-    """FID against sampling steps for one model, read from a committed EVALUATION.json (default:
-    weights/EVALUATION.json), never recomputed. Uses the model's main mode (labels and guidance for a
-    labelled model). Returns {"steps": [DDIM step counts, ascending], "fid": [their mean FIDs over the
-    sampling seeds], "fid_sd": [their sds, None for one seed], "ddpm_steps", "ddpm_fid", "ddpm_fid_sd",
-    "floor", "n", "guidance"}."""
-    r = read_report(report)
-    if model not in r["models"]:
-        raise ValueError(f"{report or 'the report'} has no model {model!r}; it evaluated {sorted(r['models'])}")
-    runs = r["models"][model]["runs"]
-    main = runs[0]["mode"]
-    ddim = sorted((run["steps"], run["fid"], run.get("fid_sd")) for run in runs
-                  if run["mode"] == main and run["sampler"] == "ddim")
-    ddpm = next(run for run in runs if run["mode"] == main and run["sampler"] == "ddpm")
-    return {"steps": [k for k, _, _ in ddim], "fid": [f for _, f, _ in ddim], "fid_sd": [sd for _, _, sd in ddim],
-            "ddpm_steps": ddpm["steps"], "ddpm_fid": ddpm["fid"], "ddpm_fid_sd": ddpm.get("fid_sd"),
-            "floor": r["reference"]["floor_fid"], "n": r["settings"]["n"], "guidance": ddpm["guidance"]}

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from course_lib import evaluation as ev
+from course_lib import report
 from course_lib import viz
 from course_lib.checkpoints import save_checkpoint
 from course_lib.config import ModelConfig, ScheduleConfig
@@ -152,7 +153,9 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
                 "### uncond", "### context", "## Diversity per label", "## Pixel-art fidelity", "(pixel_art.png)",
                 f"| {ddpm['fid']:.3f} ± {ddpm['fid_sd']:.3f} |", "| held-out sprites (test half B) |"):
         assert key in text
-    assert sorted(p.name for p in out.parent.iterdir()) == ["EVALUATION.json", "EVALUATION.md", "pixel_art.png"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["EVALUATION.json", "EVALUATION.md", "fid_vs_nfe.png",
+                                                            "pixel_art.png"]
+    assert "## Quality against model evaluations" in text and "(fid_vs_nfe.png)" in text
     picture, scale = np.asarray(Image.open(out.parent / "pixel_art.png").convert("RGB")), ev.PICTURE_SCALE
     test = load_sprites(data_dir, "test")
     held = test.images[torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[8:16]]  # test half B
@@ -162,17 +165,25 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
     assert np.array_equal(picture[viz.TITLE_PX:viz.TITLE_PX + grid.shape[0] * scale, :grid.shape[1] * scale],
                           grid.repeat(scale, 0).repeat(scale, 1))  # every sprite pixel a whole block, exact colour
 
-    q = ev.quality_vs_steps(out.parent / "EVALUATION.json", "context")
+    q = report.quality_vs_steps(out.parent / "EVALUATION.json", "context")
     ddim = [x for x in context if x["mode"] == "cond" and x["sampler"] == "ddim"]
     assert q["steps"] == [3, 10] and q["fid"] == [x["fid"] for x in ddim] and q["fid_sd"] == [x["fid_sd"] for x in ddim]
     assert (q["ddpm_steps"], q["ddpm_fid"], q["ddpm_fid_sd"], q["floor"], q["n"]) == (
         10, ddpm["fid"], ddpm["fid_sd"], r["reference"]["floor_fid"], 8)
-    assert ev.quality_vs_steps(out.parent / "EVALUATION.json", "uncond")["guidance"] is None
+    assert report.quality_vs_steps(out.parent / "EVALUATION.json", "uncond")["guidance"] is None
     with pytest.raises(ValueError, match="no model 'nothing'"):
-        ev.quality_vs_steps(out.parent / "EVALUATION.json", "nothing")
+        report.quality_vs_steps(out.parent / "EVALUATION.json", "nothing")
     with pytest.raises(FileNotFoundError, match="python -m course_lib evaluate"):
-        ev.quality_vs_steps(tmp_path / "nowhere.json")
-    assert ev.read_report(out.parent / "EVALUATION.json") == saved
+        report.quality_vs_steps(tmp_path / "nowhere.json")
+    assert report.read_report(out.parent / "EVALUATION.json") == saved
+
+    curve = report.quality_vs_nfe(saved, "context")  # the labelled path: every sampler that takes a step count
+    assert set(curve["samplers"]) == {m for m in SAMPLERS if ev.takes_steps(m)}
+    assert curve["samplers"]["heun"]["nfe"] == [5, 19] and curve["samplers"]["ddim"]["nfe"] == [3, 10]
+    assert curve["limit"] == pytest.approx(1.25 * ddpm["fid"])
+    for m, c in curve["samplers"].items():
+        within = [k for k, f in zip(c["nfe"], c["fid"]) if f <= curve["limit"]]
+        assert curve["fewest"][m] == (within[0] if within else None)
 
     again = without_times(ev.run_evaluation({"context": weights["context"]}, net_path,
                                             out=tmp_path / "again" / "EVALUATION.md", **kw))
@@ -195,3 +206,18 @@ def test_run_evaluation_bad_input(data_dir, feature_net, tmp_path):
                           guides={"m": tmp_path / "gone_step_000001.pt"})
     with pytest.raises(ValueError, match=r"guides given for \['x'\]"):
         ev.run_evaluation({"m": net_path}, net_path, data_dir=data_dir, n=8, progress=False, guides={"x": net_path})
+
+
+def test_fewest_nfe_is_the_first_evaluation_count_within_the_limit():
+    def row(sampler, steps, nfe, fid):
+        return {"mode": "uncond", "sampler": sampler, "steps": steps, "nfe": nfe, "fid": fid, "fid_sd": None,
+                "guidance": None}
+    runs = [row("ddpm", 500, 500, 10.0), row("ddim", 25, 25, 12.0), row("ddim", 10, 10, 13.0),
+            row("ddim", 5, 5, 20.0), row("heun", 5, 9, 11.0), row("heun", 3, 5, 30.0), row("dpmpp2m", 5, 5, 12.6)]
+    r = {"models": {"m": {"runs": runs}}, "reference": {"floor_fid": 5.0}, "settings": {"n": 10}}
+    q = report.quality_vs_nfe(r, "m")
+    assert q["samplers"]["ddim"] == {"nfe": [5, 10, 25], "steps": [5, 10, 25], "fid": [20.0, 13.0, 12.0],
+                                     "fid_sd": [None] * 3}
+    assert q["limit"] == 12.5 and q["fewest"] == {"ddim": 25, "heun": 9, "dpmpp2m": None}
+    assert report.quality_vs_steps(r, "m")["steps"] == [5, 10, 25]
+    assert "| m | DPMPP2M | none measured | 12.500 |" in "\n".join(report.nfe_section(r))

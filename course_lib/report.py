@@ -12,6 +12,7 @@ from pathlib import Path
 from . import sprites
 from .config import WEIGHTS_DIR
 from .metrics import COLOUR_BIN, NEAR_WHITE
+from .samplers import SAMPLERS
 
 QUICK_STEPS = 25  # the step count of the extra rows (unconditional, autoguided) for samplers that take one
 REFERENCE_METHOD, FAST_METHOD = "ddpm", "ddim"  # the bars' rows: all T steps, and QUICK_STEPS steps
@@ -228,12 +229,19 @@ def read_report(report=None) -> dict:
     return json.loads(path.read_text())
 
 
+def nfe_of(run: dict) -> int:
+    """A row's model evaluations per sample; a row without "nfe" predates the second-order samplers, so it is
+    DDPM's or DDIM's, one evaluation per step."""
+    return run.get("nfe", run["steps"])
+
+
 def quality_vs_nfe(report=None, model: str = "context") -> dict:
     """FID against the number of model evaluations (NFE) of every sampler, for one model's main mode (labels and
     guidance for a labelled model), read from a committed EVALUATION.json (default: weights/EVALUATION.json), never
     recomputed. NFE, not steps, is the cost: Heun evaluates the model twice per step.
     Returns {"samplers": {method: {"nfe", "steps", "fid", "fid_sd"}, ascending in NFE, for the samplers that take
-    a step count}, "ddpm_steps", "ddpm_fid", "ddpm_fid_sd", "limit" (FAST_BAR x the DDPM FID), "fewest" ({method:
+    a step count}, "missing" (those samplers without rows in the report), "ddpm_steps", "ddpm_fid",
+    "ddpm_fid_sd", "limit" (FAST_BAR x the DDPM FID), "fewest" ({method:
     the fewest NFE whose FID is within the limit, None if none}), "floor", "n", "guidance"}."""
     r = read_report(report)
     if model not in r["models"]:
@@ -242,13 +250,15 @@ def quality_vs_nfe(report=None, model: str = "context") -> dict:
     main = [run for run in runs if run["mode"] == runs[0]["mode"]]
     ddpm = next(run for run in main if run["sampler"] == REFERENCE_METHOD)
     samplers = {}
-    for run in sorted((run for run in main if run is not ddpm), key=lambda run: run["nfe"]):
+    for run in sorted((run for run in main if run is not ddpm), key=nfe_of):
         curve = samplers.setdefault(run["sampler"], {"nfe": [], "steps": [], "fid": [], "fid_sd": []})
-        for key in curve:
-            curve[key].append(run.get(key))
+        for key, value in (("nfe", nfe_of(run)), ("steps", run["steps"]), ("fid", run["fid"]),
+                           ("fid_sd", run.get("fid_sd"))):
+            curve[key].append(value)
     limit = FAST_BAR * ddpm["fid"]
     fewest = {m: next((k for k, f in zip(c["nfe"], c["fid"]) if f <= limit), None) for m, c in samplers.items()}
-    return {"samplers": samplers, "ddpm_steps": ddpm["steps"], "ddpm_fid": ddpm["fid"],
+    missing = [m for m in SAMPLERS if m not in samplers and m != REFERENCE_METHOD]
+    return {"samplers": samplers, "missing": missing, "ddpm_steps": ddpm["steps"], "ddpm_fid": ddpm["fid"],
             "ddpm_fid_sd": ddpm.get("fid_sd"), "limit": limit, "fewest": fewest,
             "floor": r["reference"]["floor_fid"], "n": r["settings"]["n"], "guidance": ddpm["guidance"]}
 

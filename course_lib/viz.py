@@ -45,6 +45,9 @@ def fid_vs_nfe_figure(curves: dict[str, dict]) -> Figure:
         ax.axhline(q["ddpm_fid"], color="black", linestyle="--", linewidth=1, label=f"DDPM {q['ddpm_steps']}")
         ax.axhline(q["limit"], color="black", linestyle=":", linewidth=1, label="limit")
         ax.axhline(q["floor"], color="grey", linewidth=1, label="floor")
+        if q.get("missing"):
+            ax.text(0.98, 0.95, f"no rows in this report for {', '.join(q['missing'])}", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=9, color="tab:red")
         ax.set(xscale="log", xlabel="model evaluations per sprite (NFE)", ylabel="FID", title=name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -189,41 +192,13 @@ def comparison_figure(batches: dict, captions: dict | None = None, nrow: int = 8
     return fig
 
 
-def show_quality_vs_nfe(report: dict, model: str = "context") -> dict[str, list[tuple[int, float]]]:
-    """FID against the number of model evaluations (NFE) of a run, one curve per sampler of `samplers.SAMPLERS`,
-    read from an evaluation report (`report.read_report`), never recomputed: the model's main mode (labels and
-    guidance for a labelled model), the real-vs-real floor dotted. A row's NFE is its "nfe", or for a report
-    written before rows carried it, the NFE of its sampler at its steps. A sampler without rows in the report
-    is named in the figure instead of drawn. Returns {sampler: [(nfe, fid), ...]} of what is drawn."""
-    import matplotlib.pyplot as plt
+def show_quality_vs_nfe(report, model: str = "context") -> dict[str, list[tuple[int, float]]]:
+    """Show one model's FID against NFE (`fid_vs_nfe_figure` of `report.quality_vs_nfe`), read from an evaluation
+    report, never recomputed. Returns {sampler: [(nfe, fid), ...]} of what is drawn."""
+    from IPython.display import display
 
-    from .config import ScheduleConfig
-    from .samplers import SAMPLERS, make_sampler, sampler_options
-    from .schedules import NoiseSchedule
+    from .report import quality_vs_nfe
 
-    if model not in report["models"]:
-        raise ValueError(f"the report has no model {model!r}; it evaluated {sorted(report['models'])}")
-    runs = report["models"][model]["runs"]
-    schedule = NoiseSchedule(ScheduleConfig(T=report["models"][model]["T"]))
-
-    def nfe(run: dict) -> int:
-        steps = run["steps"] if "steps" in sampler_options(run["sampler"]) else None
-        return run.get("nfe") or make_sampler(schedule, run["sampler"], steps=steps).nfe
-
-    main = [run for run in runs if run["mode"] == runs[0]["mode"]]
-    curves = {method: sorted((nfe(run), run["fid"]) for run in main if run["sampler"] == method) for method in SAMPLERS}
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    for method, points in curves.items():
-        if points:
-            ax.plot(*zip(*points), "o-" if len(points) > 1 else "s", label=method)
-    ax.axhline(report["reference"]["floor_fid"], color="grey", linestyle=":", label="real vs real (floor)")
-    missing = [method for method, points in curves.items() if not points]
-    if missing:
-        ax.text(0.98, 0.95, f"no rows in this report for {', '.join(missing)}", transform=ax.transAxes, ha="right",
-                va="top", fontsize=9, color="tab:red")
-    ax.set(xscale="log", xlabel="model evaluations per sample (NFE)", ylabel="FID (lower is better)", ylim=(0, None),
-           title=f"{report['settings']['n']} samples per point, {main[0]['mode']}, guidance {main[0]['guidance']}")
-    ax.legend(fontsize=9, loc="lower left")
-    fig.tight_layout()
-    plt.show()
-    return {method: points for method, points in curves.items() if points}
+    q = quality_vs_nfe(report, model)
+    display(fid_vs_nfe_figure({model: q}))
+    return {method: list(zip(c["nfe"], c["fid"])) for method, c in q["samplers"].items()}

@@ -1,4 +1,4 @@
-"""The four labs in a real browser: JupyterLab from the project's venv, driven by Playwright in headless Chromium.
+"""The labs in a real browser: JupyterLab from the project's venv, driven by Playwright in headless Chromium.
 
 For each lab: open it, run all cells, wait for the kernel, check that no cell shows an error and every widget
 rendered, then move the lab's main control and check, pixel by pixel, that the explorer's image changed.
@@ -40,6 +40,7 @@ MAIN_CONTROL = {
     "2_training": ("t", "250"),            # the forward process: noise the sprites up to t = 250
     "3_context": ("guidance", "0"),        # guidance 0: the unconditional samples
     "4_fast_sampling": ("DDIM steps", "2"),  # 2 DDIM steps instead of 25
+    "5_beyond": ("NFE", "3"),              # the sampler arena at 3 model evaluations instead of 7
 }
 MIN_CHANGED_PIXELS = 0.02  # share of the image's pixels that must change (sprites + background)
 MIN_TRACK_PX = 100  # a slider squeezed narrower than this can hardly be dragged

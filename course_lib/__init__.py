@@ -2,7 +2,7 @@
 
 One concept per module, imports flowing one way (a module imports only those before it):
 config, files, seeding -> model -> device -> schedules -> samplers -> images, checkpoints ->
-sprites -> data -> training, features -> metrics -> evaluation -> viz, anatomy -> pipeline, widgets ->
-checks -> exercises -> assignments -> cli.
+sprites -> data -> training, features -> metrics -> report -> viz, anatomy -> evaluation -> pipeline,
+widgets -> checks -> exercises -> assignments -> editing -> cli.
 The README's module map says what each one holds.
 """

@@ -3,6 +3,7 @@
     data      generate (or verify) the procedural sprite dataset in data/
     train     rebuild the course's weights (no options), or train a model on other data
     sample    draw sprites from a checkpoint (DDPM, DDIM, DPM-Solver++(2M) or Heun) into a PNG grid (and a GIF)
+    edit      redraw a sprite or a sketch (SDEdit), or regenerate a masked part of it (inpainting)
     evaluate  offline FID, conditional accuracy and memorisation of the shipped weights
     exercises write the student versions of the labs (exercises to complete) to exercises/
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, PROJECT_ROOT, RUNS_DIR,
                      TRAINED_DIR, WEIGHTS_DIR, TrainConfig)
 from .checkpoints import ANSI_CODE
+from .editing import EDIT_METHODS
 from .samplers import SAMPLERS
 
 # Guidance scales above this saturate the pictures: with the shipped model at w = 20 a third of the pixels
@@ -105,11 +107,14 @@ def resolve_guidance(args: argparse.Namespace, context) -> float:
     """--guidance, or the default of this run: DEFAULT_AUTOGUIDANCE with --guide, DEFAULT_GUIDANCE with a
     label or a non-zero context, 1 (none) otherwise. Given without any of them it would change nothing,
     so that is an error rather than a silent no-op."""
-    if args.guide:
+    if getattr(args, "guide", None):
         default = DEFAULT_AUTOGUIDANCE
     elif context is not None and any(context):
         default = DEFAULT_GUIDANCE
     elif args.guidance is not None:
+        if not hasattr(args, "guide"):  # a command without autoguidance
+            raise ValueError("--guidance does nothing without --label or --context: classifier-free guidance needs "
+                             "a (non-zero) context")
         raise ValueError("--guidance does nothing without --label, --context or --guide: classifier-free guidance "
                          "needs a (non-zero) context, autoguidance a --guide")
     else:
@@ -175,6 +180,49 @@ def cmd_sample(args: argparse.Namespace) -> int:
     print(f"wrote {save_grid(result.images, args.out, nrow=args.nrow)}")
     if args.gif:
         print(f"wrote {save_gif(result.frames, args.gif, nrow=args.nrow)}")
+    return 0
+
+
+def check_edit_options(args: argparse.Namespace) -> None:
+    """What `edit` can check before loading anything: one of --strength and --mask, the files and numbers."""
+    from .editing import check_strength
+    from .images import image_format
+
+    if (args.strength is None) == (args.mask is None):
+        raise ValueError("give --strength S to redraw the sprite (SDEdit) or --mask MASK.png to regenerate its white "
+                         "part (inpainting), one of the two")
+    if args.strength is not None:
+        check_strength(args.strength)
+    check_outputs([("--out", args.out)], [("--weights", args.weights), ("INPUT", args.input), ("--mask", args.mask)])
+    try:
+        image_format(args.out)
+    except ValueError as e:
+        raise ValueError(f"--out {e}") from None
+    if args.n > MAX_SAMPLES:
+        raise ValueError(f"--n {args.n} is more than {MAX_SAMPLES} edits in one run; run again with another --seed")
+    if args.guidance is not None:
+        check_guidance(args.guidance)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .device import pick_device
+    from .editing import inpaint, read_mask, read_sprite, sdedit
+    from .images import save_grid
+
+    check_edit_options(args)
+    ckpt = load_checkpoint(args.weights, device=args.device or pick_device())
+    cfg = ckpt.model.config
+    sprite = read_sprite(args.input, cfg.image_size, cfg.channels).expand(args.n, -1, -1, -1)
+    mask = read_mask(args.mask, cfg.image_size) if args.mask else None
+    context = parse_context(args, ckpt.label_names, cfg.context_dim)
+    options = dict(method=args.method, steps=args.steps, context=context, guidance=resolve_guidance(args, context),
+                   seed=args.seed, progress=True)
+    if mask is None:
+        edits = sdedit(ckpt.model, ckpt.schedule, sprite, args.strength, **options)
+    else:
+        edits = inpaint(ckpt.model, ckpt.schedule, sprite, mask, **options)
+    print(f"wrote {save_grid(edits, args.out, nrow=args.nrow)}")
     return 0
 
 
@@ -287,6 +335,33 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--gif", metavar="GIF", help="also write the denoising trajectory as an animated GIF (NAME.gif)")
     add_device_option(smp)
     smp.set_defaults(run=cmd_sample)
+
+    ed = commands.add_parser("edit", help="redraw a sprite or sketch (SDEdit), or regenerate part of it (inpainting)",
+                             description="Edit a 16x16 sprite (or an exact whole-number enlargement of one) with a "
+                                         "checkpoint: --strength S noises it part of the way and denoises it again "
+                                         "(SDEdit: 0 keeps it, 1 draws a new sprite), --mask MASK.png regenerates its "
+                                         "white part and keeps the black (inpainting). Writes --n edits as a grid.")
+    ed.add_argument("input", type=Path, metavar="INPUT", help="the sprite or sketch to edit, a PNG (or any image file)")
+    ed.add_argument("--strength", type=float, help="SDEdit: how far to noise the input, 0 to 1 (e.g. 0.5)")
+    ed.add_argument("--mask", type=Path, metavar="PNG",
+                    help="inpainting: a black-and-white picture of the input's size, white = regenerate")
+    ed.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "context.pt",
+                    help="checkpoint (default: the course's weights/context.pt, from any folder)")
+    ed.add_argument("--method", choices=EDIT_METHODS, default="ddim", help="sampler (default: ddim)")
+    ed.add_argument("--steps", type=positive_int, help="DDIM steps over the whole process, 1..T (default 25; SDEdit "
+                                                         "runs the last strength x steps of them)")
+    ed.add_argument("--label", help="one label of the checkpoint's data, e.g. human, food")
+    ed.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food")
+    ed.add_argument("--guidance", type=float,
+                    help=f"classifier-free guidance scale with a label or context, 0 to {MAX_GUIDANCE:g} "
+                         f"(default {DEFAULT_GUIDANCE}; 1: none)")
+    ed.add_argument("--n", type=positive_int, default=8, help="how many edits of the input (default 8)")
+    ed.add_argument("--nrow", type=positive_int, default=8, help="edits per row of the grid (default 8)")
+    add_seed_option(ed, "the noise of the edits")
+    ed.add_argument("--out", default="edited.png", help="output grid, .png, .jpg, .jpeg, .gif or .webp "
+                                                        "(default edited.png)")
+    add_device_option(ed)
+    ed.set_defaults(run=cmd_edit)
 
     ev = commands.add_parser("evaluate", help="FID, conditional accuracy and memorisation of the weights",
                              description="Offline evaluation with the sprite feature network: FID of DDPM and DDIM "

@@ -19,6 +19,7 @@ from course_lib.assignments import ASSIGNMENT, CELL_TIMEOUT_S, course_folder, la
     write_student_labs
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+OPTIONAL_LABS = {"5_beyond"}  # labs after the course's four, without exercises
 STUB = "raise NotImplementedError()"
 
 
@@ -48,7 +49,8 @@ def test_labs_carry_nbgrader_markers():
         nb = nbformat.read(lab, as_version=4)
         cells = graded_cells(nb)
         answers = [k for k, v in cells.items() if v["solution"]]
-        assert len(answers) >= 2, f"{lab.name} has {len(answers)} exercises"
+        assert len(answers) >= 2 or (lab.stem in OPTIONAL_LABS and not answers), (
+            f"{lab.name} has {len(answers)} exercises")
         for name in answers:
             check = cells[f"check_{name}"]
             assert check["grade"] and check["locked"] and check["points"] > 0

@@ -402,3 +402,80 @@ def test_missing_shipped_weights_say_restore_before_retrain(tmp_path, monkeypatc
     line = error_line(capsys)
     assert str(tmp_path / "weights" / "context.pt") in line
     assert line.index("git checkout weights/") < line.index("make train")
+
+
+def sprite_file(path, scale: int = 1, seed: int = 0):
+    """A random 16x16 RGB sprite, saved enlarged `scale` times (nearest neighbour); returns the path and the sprite."""
+    small = np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(small.repeat(scale, 0).repeat(scale, 1)).save(path)
+    return path, small
+
+
+def edit(tmp_path, weights, picture, *options) -> np.ndarray:
+    out = tmp_path / "edited.png"
+    assert main(["edit", str(picture), "--weights", str(weights), "--out", str(out), *map(str, options)]) == 0
+    return pixels(out)
+
+
+def test_edit_strength_is_sdedit_of_the_sprite(tiny_checkpoint, tmp_path):
+    from course_lib.checkpoints import load_checkpoint
+    from course_lib.config import DEFAULT_GUIDANCE
+    from course_lib.editing import read_sprite, sdedit
+    from course_lib.images import save_grid
+
+    picture, small = sprite_file(tmp_path / "in.png", scale=4)
+    ckpt = load_checkpoint(tiny_checkpoint)
+    sprite = read_sprite(picture).expand(3, -1, -1, -1)
+    direct = sdedit(ckpt.model, ckpt.schedule, sprite, 0.6, steps=5, context=one_hot("food"),
+                    guidance=DEFAULT_GUIDANCE, seed=2)
+    got = edit(tmp_path, tiny_checkpoint, picture, "--strength", 0.6, "--steps", 5, "--label", "food", "--n", 3,
+               "--seed", 2)
+    assert np.array_equal(got, pixels(save_grid(direct, tmp_path / "direct.png")))
+    unchanged = edit(tmp_path, tiny_checkpoint, picture, "--strength", 0, "--steps", 5, "--n", 1)
+    assert np.array_equal(unchanged, small.repeat(4, 0).repeat(4, 1))   # one sprite: no border, so edit reads it back
+
+
+def test_edit_mask_regenerates_the_white_part_only(tiny_checkpoint, tmp_path):
+    picture, small = sprite_file(tmp_path / "in.png")
+    mask = np.zeros((32, 32), dtype=np.uint8)
+    mask[:, 16:] = 255                                            # regenerate the right half
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    got = edit(tmp_path, tiny_checkpoint, picture, "--mask", tmp_path / "mask.png", "--method", "ddpm", "--n", 2)
+    first = got[4:68, 4:68]                                       # the first sprite of the grid, 4x enlarged
+    assert np.array_equal(first[:, :32], small[:, :8].repeat(4, 0).repeat(4, 1))
+    assert not np.array_equal(first[:, 32:], small[:, 8:].repeat(4, 0).repeat(4, 1))
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "give --strength S to redraw the sprite .* or --mask MASK.png"),
+    (["--strength", "0.5", "--mask", "{folder}/in.png"], "one of the two"),
+    (["--strength", "1.5"], r"strength=1.5 must be a number from 0"),
+    (["--strength", "nan"], r"strength=nan must be a number from 0"),
+    (["--strength", "0.5", "--out", "{folder}/in.png"], r"--out .*in\.png is the INPUT file"),
+    (["--strength", "0.5", "--out", "{folder}/x.bmp"], r"cannot write \.bmp images"),
+    (["--strength", "0.5", "--method", "ddpm", "--steps", "5"], "steps=5 does not apply to ddpm"),
+    (["--strength", "0.5", "--guidance", "3"], "--guidance does nothing without --label or --context:"),
+    (["--strength", "0.5", "--label", "dragon"], "unknown label 'dragon'"),
+    (["--mask", "{folder}/grey.png"], "holds grey or coloured pixels"),
+    (["--mask", "{folder}/small.png"], r"small\.png is 8x8 pixels: give a 16x16 sprite"),
+])
+def test_edit_bad_input(tiny_checkpoint, tmp_path, capsys, extra, message):
+    picture, _ = sprite_file(tmp_path / "in.png")
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "small.png")
+    before = picture.read_bytes()
+    out = tmp_path / "x.png"
+    options = [e.format(folder=tmp_path) for e in extra]
+    assert main(["edit", str(picture), "--weights", str(tiny_checkpoint), "--out", str(out)] + options) == 2
+    assert re.search(message, error_line(capsys))
+    assert not out.exists() and picture.read_bytes() == before
+
+
+@pytest.mark.parametrize("size,message", [(20, "is 20x20 pixels: give a 16x16 sprite or an exact enlargement"),
+                                          (48, "not an exact 3x enlargement of a 16x16 sprite")])
+def test_edit_refuses_a_picture_that_is_no_sprite(tiny_checkpoint, tmp_path, capsys, size, message):
+    noise = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "in.png")
+    assert main(["edit", str(tmp_path / "in.png"), "--weights", str(tiny_checkpoint), "--strength", "0.5",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert message in error_line(capsys)

@@ -10,8 +10,8 @@ LABS = sorted((Path(__file__).resolve().parents[1] / "labs").glob("*.ipynb"))
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
-def test_four_labs():
-    assert [p.stem for p in LABS] == ["1_sampling", "2_training", "3_context", "4_fast_sampling"]
+def test_the_labs_in_order():
+    assert [p.stem for p in LABS] == ["1_sampling", "2_training", "3_context", "4_fast_sampling", "5_beyond"]
 
 
 @pytest.fixture(params=LABS, ids=lambda p: p.stem)

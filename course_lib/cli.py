@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, PRECISIONS, PROJECT_ROOT, RUNS_DIR,
-                     TRAINED_DIR, WEIGHTS_DIR, TrainConfig)
+from .config import (DATA_DIR, DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, EVALUATION_STEP_COUNTS, PRECISIONS,
+                     PROJECT_ROOT, RUNS_DIR, TRAINED_DIR, WEIGHTS_DIR, TrainConfig)
 from .checkpoints import ANSI_CODE
 from .editing import EDIT_METHODS
 from .samplers import SAMPLERS
@@ -241,7 +241,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         guides = {} if args.guide == "none" else {name: Path(args.guide) for name in weights}
     run_evaluation(weights, args.features, data_dir=args.data_dir, n=args.n, seed=args.seed, out=args.out,
-                   device=args.device, guidance=args.guidance, ddim_steps=tuple(args.ddim_steps),
+                   device=args.device, guidance=args.guidance, step_counts=tuple(args.steps),
                    precision=args.precision, guides=guides, autoguidance=args.autoguidance, seeds=tuple(args.seeds),
                    side_seeds=args.side_seeds)
     print(Path(args.out).read_text())
@@ -382,8 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "snapshot beside it (NAME_step_*.pt), if it has one; none: no such rows")
     ev.add_argument("--autoguidance", type=float, default=DEFAULT_AUTOGUIDANCE,
                     help=f"autoguidance scale w, 0 to {MAX_GUIDANCE:g} (default {DEFAULT_AUTOGUIDANCE})")
-    ev.add_argument("--ddim-steps", type=positive_int, nargs="+", default=[10, 25, 50, 100],
-                    help="DDIM step counts to evaluate besides DDPM (default: 10 25 50 100)")
+    ev.add_argument("--steps", type=positive_int, nargs="+", default=list(EVALUATION_STEP_COUNTS),
+                    help="step counts at which every sampler that takes one (DDIM, DPM-Solver++, Heun) is evaluated "
+                         f"besides DDPM (default: {' '.join(map(str, EVALUATION_STEP_COUNTS))})")
     ev.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="sampling precision; auto (default): bfloat16 autocast where a timing probe finds it "
                          "faster than float32 on this machine, float32 elsewhere")

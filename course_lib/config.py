@@ -184,6 +184,9 @@ DEFAULT_GUIDANCE = 2.0
 # The scale w of autoguidance (eps_guide + w (eps - eps_guide)) for unconditional samples, the guide being
 # the model's last shipped snapshot. Chosen by FID on DDIM 25 (weights/EVALUATION.md has the scores).
 DEFAULT_AUTOGUIDANCE = 2.5
+# The step counts `make evaluate` runs every sampler that takes one at: the few-evaluation end of the FID-against-
+# NFE curve (Heun evaluates 2 steps - 1 times) and the labs' 25.
+EVALUATION_STEP_COUNTS = (6, 8, 12, 25)
 
 
 # The course's recipes keep EMA snapshots after 1/30, 1/6 and 1/3 of their steps, so they need 30 steps at least.

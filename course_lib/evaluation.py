@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from . import sprites
 from .checkpoints import load_checkpoint
-from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE
+from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, EVALUATION_STEP_COUNTS
 from .data import load_sprites
 from .device import autocast, describe_machine, module_device, pick_device, use_bf16
 from .features import (IMAGE_SHAPE, INCEPTION_SKIPPED, extract_features, inception_feature_fn,
@@ -142,7 +142,7 @@ def _checked_seeds(seeds, side_seeds: int) -> tuple[int, ...]:
 
 def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 1000, seed: int = 0,
                    out="weights/EVALUATION.md", device=None, progress: bool = True,
-                   guidance: float = DEFAULT_GUIDANCE, ddim_steps=(10, 25, 50, 100), batch_size: int = SEED_BATCH,
+                   guidance: float = DEFAULT_GUIDANCE, step_counts=EVALUATION_STEP_COUNTS, batch_size: int = SEED_BATCH,
                    precision: str = "auto", guides: dict | None = None, autoguidance: float = DEFAULT_AUTOGUIDANCE,
                    seeds=(0, 1, 2), side_seeds: int = 1, model_batch: int = MODEL_BATCH) -> dict:
     """Evaluate checkpoints {name: path} at one sample count n and write `out` (Markdown), EVALUATION.json
@@ -154,7 +154,7 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
     rows (context zeros, autoguided: diagnostics, among them the slowest rows) with the first side_seeds.
     guidance: classifier-free guidance of the labelled samples. guides: {name: path of a weaker snapshot}
     adds unconditional rows autoguided by it with scale `autoguidance` (`samplers.predict_eps`).
-    ddim_steps: the step counts of the samplers that take one (`evaluation_runs`).
+    step_counts: the step counts of the samplers that take one (`evaluation_runs`).
     batch_size: images per random stream; model_batch: the most images per model call (`generate`).
     precision: "auto" samples under bfloat16 autocast where `device.use_bf16` finds bf16 faster than
     float32 on this device, in float32 elsewhere; "bf16" or "fp32" force one. bf16 rounding shifts the
@@ -225,7 +225,7 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
         main, fast = "cond" if labelled else "uncond", (FAST_METHOD, min(QUICK_STEPS, ckpt.schedule.T))
         models[name] = entry = {"path": str(path), "context_dim": cfg.context_dim, "T": ckpt.schedule.T,
                                 "mean_image_start": ckpt.schedule.x0_mean is not None, "runs": []}
-        for mode, method, steps in evaluation_runs(labelled, guide is not None, ddim_steps, ckpt.schedule.T):
+        for mode, method, steps in evaluation_runs(labelled, guide is not None, step_counts, ckpt.schedule.T):
             t = time.perf_counter()
             sampler = make_sampler(ckpt.schedule, method, steps=steps)
             cond, guided = mode == "cond", mode == "autoguided"
@@ -257,7 +257,7 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
     write_pixel_art(out.with_name(PICTURE), held.images, data_pixels, pictures)
     times["total"] = round(time.perf_counter() - started, 1)
     result = {"settings": {"n": n, "seed": seed, "seeds": list(seeds), "side_seeds": min(side_seeds, len(seeds)),
-                           "guidance": guidance, "ddim_steps": list(ddim_steps), "batch_size": batch_size,
+                           "guidance": guidance, "step_counts": list(step_counts), "batch_size": batch_size,
                            "model_batch": model_batch, "bf16": bf16, "device": str(device), "data_dir": str(data_dir),
                            "dataset_digest": train.digest, "feature_net": str(feature_net_path),
                            "feature_net_meta": net.meta, "torch": torch.__version__,

@@ -378,7 +378,7 @@ def test_sample_finds_the_shipped_weights_from_any_folder(tmp_path, monkeypatch)
 def test_default_paths_are_the_course_folders_from_any_folder(tmp_path, monkeypatch):
     from course_lib import evaluation
     from course_lib.cli import build_parser
-    from course_lib.config import DATA_DIR, WEIGHTS_DIR
+    from course_lib.config import DATA_DIR, EVALUATION_STEP_COUNTS, WEIGHTS_DIR
 
     monkeypatch.chdir(tmp_path)
     assert build_parser().parse_args(["data"]).out == DATA_DIR
@@ -391,6 +391,8 @@ def test_default_paths_are_the_course_folders_from_any_folder(tmp_path, monkeypa
     assert seen["features"] == WEIGHTS_DIR / "features.pt"
     assert (seen["data_dir"], seen["out"]) == (DATA_DIR, WEIGHTS_DIR / "EVALUATION.md")
     assert seen["guides"] == {"context": WEIGHTS_DIR / "context_step_003000.pt"}
+    assert seen["step_counts"] == EVALUATION_STEP_COUNTS
+    assert main(["evaluate", "--steps", "4", "9"]) == 0 and seen["step_counts"] == (4, 9)
 
 
 def test_missing_shipped_weights_say_restore_before_retrain(tmp_path, monkeypatch, capsys):

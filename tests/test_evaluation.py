@@ -90,7 +90,7 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
     guide = save_checkpoint(tmp_path / "context_step_000002.pt", tiny_unet(5, seed=1), schedule)
     net_path = save_feature_net(tmp_path / "features.pt", feature_net, {"test_accuracy": {"label": 0.5}})
     out = tmp_path / "report" / "EVALUATION.md"
-    kw = dict(data_dir=data_dir, n=8, device="cpu", progress=False, ddim_steps=(3,), batch_size=5,
+    kw = dict(data_dir=data_dir, n=8, device="cpu", progress=False, step_counts=(3,), batch_size=5,
               guides={"context": guide}, autoguidance=1.5, precision="fp32", seeds=(0, 1, 2))
     r = ev.run_evaluation(weights, net_path, out=out, **kw)
     saved = json.loads((out.parent / "EVALUATION.json").read_text())

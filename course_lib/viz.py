@@ -45,10 +45,8 @@ def fid_vs_nfe_figure(curves: dict[str, dict]) -> Figure:
         ax.axhline(q["ddpm_fid"], color="black", linestyle="--", linewidth=1, label=f"DDPM {q['ddpm_steps']}")
         ax.axhline(q["limit"], color="black", linestyle=":", linewidth=1, label="limit")
         ax.axhline(q["floor"], color="grey", linewidth=1, label="floor")
-        if q.get("missing"):
-            ax.text(0.98, 0.95, f"no rows in this report for {', '.join(q['missing'])}", transform=ax.transAxes,
-                    ha="right", va="top", fontsize=9, color="tab:red")
-        ax.set(xscale="log", xlabel="model evaluations per sprite (NFE)", ylabel="FID", title=name)
+        missing = f"\nno rows in this report for {', '.join(q['missing'])}" if q.get("missing") else ""
+        ax.set(xscale="log", xlabel="model evaluations per sprite (NFE)", ylabel="FID", title=name + missing)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -59,3 +59,12 @@ def test_animation_frames_are_titled_by_their_timestep():
     html = viz.animate_frames(torch.stack([SPRITES[:4], -SPRITES[:4]]), [10, viz.FINAL_FRAME], nrow=4).data
     assert html.count("data:image/png;base64") == 2
     assert viz.frame_title(10) == "x_t at t = 10" and viz.frame_title(viz.FINAL_FRAME) == "final images"
+
+
+def test_fid_vs_nfe_figure_draws_each_sampler_and_names_the_missing_ones():
+    q = {"samplers": {"ddim": {"nfe": [6, 25], "fid": [30.0, 20.0]}}, "missing": ["heun"], "ddpm_fid": 18.0,
+         "ddpm_steps": 500, "limit": 22.5, "floor": 9.0}
+    ax = viz.fid_vs_nfe_figure({"m": q, "n": {**q, "missing": []}}).axes
+    assert [a.get_title() for a in ax] == ["m\nno rows in this report for heun", "n"]
+    assert list(ax[0].lines[0].get_xdata()) == [6, 25] and list(ax[0].lines[0].get_ydata()) == [30.0, 20.0]
+    assert [line.get_ydata()[0] for line in ax[0].lines[1:]] == [18.0, 22.5, 9.0]  # DDPM, limit, floor

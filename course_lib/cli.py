@@ -112,11 +112,10 @@ def resolve_guidance(args: argparse.Namespace, context) -> float:
     elif context is not None and any(context):
         default = DEFAULT_GUIDANCE
     elif args.guidance is not None:
-        if not hasattr(args, "guide"):  # a command without autoguidance
-            raise ValueError("--guidance does nothing without --label or --context: classifier-free guidance needs "
-                             "a (non-zero) context")
-        raise ValueError("--guidance does nothing without --label, --context or --guide: classifier-free guidance "
-                         "needs a (non-zero) context, autoguidance a --guide")
+        autoguided = hasattr(args, "guide")  # the commands that offer autoguidance
+        options = "--label, --context or --guide" if autoguided else "--label or --context"
+        raise ValueError(f"--guidance does nothing without {options}: classifier-free guidance needs a (non-zero) "
+                         f"context" + (", autoguidance a --guide" if autoguided else ""))
     else:
         return 1.0
     return default if args.guidance is None else args.guidance

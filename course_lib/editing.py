@@ -19,7 +19,6 @@ no loop reads a value back from the device. Images are in model space [-1, 1] (`
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -27,7 +26,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .samplers import DDIMSampler, Sampler, context_batch, draw_noise, make_sampler, predict_eps
+from .samplers import (DDIMSampler, Sampler, check_guidance, context_batch, draw_noise, eval_mode, make_sampler,
+                       predict_eps)
 from .schedules import NoiseSchedule
 
 # The samplers an edit can run: the second-order ones (dpmpp2m, heun) carry state from the step before and
@@ -82,22 +82,6 @@ def edit_sampler(schedule: NoiseSchedule, method: str = "ddim", steps: int | Non
     return make_sampler(schedule, method, steps=steps)
 
 
-def _check_guidance(guidance: float) -> None:
-    if not math.isfinite(guidance) or guidance < 0:
-        raise ValueError(f"guidance={guidance} must be a finite number >= 0 (1: no guidance, 2: the course's default)")
-
-
-@contextmanager
-def eval_mode(model: nn.Module):
-    """The model in eval mode for the block, its own mode restored afterwards, also on errors."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 @torch.no_grad()
 def denoise(model: nn.Module, sampler: Sampler, x: torch.Tensor, timesteps: list[int], generator: torch.Generator,
             context=None, guidance: float = 1.0, keep: Callable | None = None, progress: bool = False) -> torch.Tensor:
@@ -144,7 +128,7 @@ def sdedit(model: nn.Module, schedule: NoiseSchedule, guide: torch.Tensor, stren
     x0 = check_images(guide, model, "guide")
     sampler = edit_sampler(schedule, method, steps)
     context = context_batch(context, len(x0), model, x0.device)
-    _check_guidance(guidance)
+    check_guidance(guidance)
     if strength == 0:
         return finished(x0.clone())
     timesteps = [t for t in sampler.timesteps if t <= round(strength * (schedule.T - 1))]
@@ -174,7 +158,7 @@ def inpaint(model: nn.Module, schedule: NoiseSchedule, known: torch.Tensor, mask
     m = check_mask(mask, len(x0), model.config.image_size, x0.device)
     sampler = edit_sampler(schedule, method, steps)
     context = context_batch(context, len(x0), model, x0.device)
-    _check_guidance(guidance)
+    check_guidance(guidance)
     ts, n = sampler.timesteps, len(x0)
     generator = torch.Generator().manual_seed(seed)
     x = schedule.x_T_from_noise(draw_noise(tuple(x0.shape), generator, x0.device))
@@ -202,7 +186,7 @@ def ddim_invert(model: nn.Module, schedule: NoiseSchedule, images: torch.Tensor,
     x = check_images(images, model)
     sampler = DDIMSampler(schedule, steps)
     context = context_batch(context, len(x), model, x.device)
-    _check_guidance(guidance)
+    check_guidance(guidance)
     abar = schedule.alpha_bar.tolist()
     up = sampler.timesteps[::-1]                                  # 0 < ... < T-1
     with eval_mode(model):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -363,6 +364,28 @@ def check_guide(model: nn.Module, guide: nn.Module) -> None:
 
 
 @torch.no_grad()
+def check_guidance(guidance: float) -> None:
+    """A guidance scale is a finite number >= 0; a ValueError says so otherwise."""
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"guidance={guidance} must be a finite number >= 0 (0: the weak prediction alone, "
+                         f"1: no guidance, >1: stronger)")
+
+
+@contextmanager
+def eval_mode(*models: nn.Module | None):
+    """The models (None skipped) in eval mode for the block, each one's own mode restored afterwards, also on
+    errors."""
+    models = [m for m in models if m is not None]
+    was_training = [m.training for m in models]
+    try:
+        for m in models:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(models, was_training):
+            m.train(mode)
+
+
 def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, guidance: float = 1.0,
            guide: nn.Module | None = None, seed: int | None = 0, generator: torch.Generator | None = None,
            x_T: torch.Tensor | None = None, capture_every: int = 0, progress: bool = False) -> SampleResult:
@@ -380,9 +403,7 @@ def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, gui
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be a positive number of samples")
-    if not math.isfinite(guidance) or guidance < 0:
-        raise ValueError(f"guidance={guidance} must be a finite number >= 0 (0: the weak prediction alone, "
-                         f"1: no guidance, >1: stronger)")
+    check_guidance(guidance)
     if capture_every < 0:
         raise ValueError(f"capture_every={capture_every} must be >= 0 (0 keeps no frames)")
     if guide is not None:
@@ -404,12 +425,8 @@ def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, gui
     else:
         x = x_T.to(device=device, dtype=param.dtype)
 
-    models = [m for m in (model, guide) if m is not None]
-    was_training = [m.training for m in models]
     frames, frame_t = [], []
-    try:
-        for m in models:
-            m.eval()
+    with eval_mode(model, guide):
         for i, t in enumerate(tqdm(sampler.timesteps, desc=type(sampler).__name__, disable=not progress,
                                    leave=False)):
             if capture_every and i % capture_every == 0:
@@ -418,9 +435,6 @@ def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, gui
             eps = predict_eps(model, x, t, context, guidance, guide)
             z = draw_noise(shape, generator, device) if sampler.needs_noise(t) else None
             x = sampler.step(eps, t, x, z).x_prev
-    finally:
-        for m, mode in zip(models, was_training):
-            m.train(mode)
     if capture_every:
         frames.append(x.clone())
         frame_t.append(FINAL_FRAME)

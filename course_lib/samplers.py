@@ -363,7 +363,6 @@ def check_guide(model: nn.Module, guide: nn.Module) -> None:
         raise ValueError(f"the guide model is on {guide_device} but the model is on {device}; load both on one device")
 
 
-@torch.no_grad()
 def check_guidance(guidance: float) -> None:
     """A guidance scale is a finite number >= 0; a ValueError says so otherwise."""
     if not math.isfinite(guidance) or guidance < 0:
@@ -386,6 +385,7 @@ def eval_mode(*models: nn.Module | None):
             m.train(mode)
 
 
+@torch.no_grad()
 def sample(model: nn.Module, sampler: Sampler, n: int = 16, *, context=None, guidance: float = 1.0,
            guide: nn.Module | None = None, seed: int | None = 0, generator: torch.Generator | None = None,
            x_T: torch.Tensor | None = None, capture_every: int = 0, progress: bool = False) -> SampleResult:

@@ -35,6 +35,16 @@ def half_mask() -> torch.Tensor:
     return mask
 
 
+def test_edits_build_no_autograd_graph(tiny_model):
+    assert all(p.requires_grad for p in tiny_model.parameters())
+    x = images(2)
+    results = [sdedit(tiny_model, SHORT, x, 0.5, steps=3), inpaint(tiny_model, SHORT, x, half_mask(), steps=3),
+               ddim_invert(tiny_model, SHORT, x, steps=3)]
+    for r in results:
+        out = getattr(r, "images", r)
+        assert out.grad_fn is None and not out.requires_grad
+
+
 # ----------------------------------------------------------------------------- SDEdit
 
 def test_strength_zero_returns_the_guide_exactly(tiny_model):

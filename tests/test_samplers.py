@@ -120,6 +120,13 @@ def test_capture_frames(tiny_model, schedule):
     assert sample(tiny_model, DDIMSampler(schedule, 10), 2).frames is None
 
 
+def test_sampling_builds_no_autograd_graph(tiny_model, schedule):
+    """Without no_grad, 500 steps would keep every step's activations: gigabytes for a few sprites."""
+    assert all(p.requires_grad for p in tiny_model.parameters())
+    r = sample(tiny_model, DDIMSampler(schedule, 3), 2, capture_every=1)
+    assert r.images.grad_fn is None and r.frames.grad_fn is None and not r.images.requires_grad
+
+
 def test_context_none_equals_zeros_and_broadcast(tiny_model, schedule):
     sampler = DDIMSampler(schedule, 5)
     a = sample(tiny_model, sampler, 3, context=None).images

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import sprites
 from .config import WEIGHTS_DIR, ModelConfig, ScheduleConfig
 from .files import atomic_write, sha256_file
 from .model import UNet
@@ -43,6 +44,18 @@ class Checkpoint:
         width = self.model.config.context_dim
         names = tuple(self.meta.get("label_names") or ())
         return names if len(names) == width else tuple(str(i) for i in range(width))
+
+
+    @property
+    def label_shares(self) -> tuple[float, ...] | None:
+        """The training data's class mix, one share per context entry (stored in the metadata; for the course's
+        sprites saved without it, their generator's CLASS_SHARES); None when it is unknown."""
+        shares = tuple(self.meta.get("label_shares") or ())
+        if len(shares) == self.model.config.context_dim > 0:
+            return shares
+        if self.label_names == sprites.LABEL_NAMES:
+            return sprites.CLASS_SHARES
+        return None
 
 
 def save_checkpoint(path: str | Path, model: UNet, schedule_config: ScheduleConfig, meta: dict | None = None,

@@ -104,12 +104,14 @@ def check_guidance(scale: float, option: str = "--guidance") -> None:
 
 
 def resolve_guidance(args: argparse.Namespace, context) -> float:
-    """--guidance, or the default of this run: DEFAULT_AUTOGUIDANCE with --guide, DEFAULT_GUIDANCE with a
-    label or a non-zero context, 1 (none) otherwise. Given without any of them it would change nothing,
-    so that is an error rather than a silent no-op."""
+    """--guidance, or the default of this run: DEFAULT_AUTOGUIDANCE with --guide, DEFAULT_GUIDANCE with
+    labels or a non-zero context (one vector, or one row per image), 1 (none) otherwise. Given without any of
+    them it would change nothing, so that is an error rather than a silent no-op."""
+    import torch
+
     if getattr(args, "guide", None):
         default = DEFAULT_AUTOGUIDANCE
-    elif context is not None and any(context):
+    elif context is not None and bool(torch.as_tensor(context).any()):
         default = DEFAULT_GUIDANCE
     elif args.guidance is not None:
         autoguided = hasattr(args, "guide")  # the commands that offer autoguidance
@@ -162,6 +164,7 @@ def check_sample_options(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .checkpoints import load_checkpoint
+    from .data import draw_labels
     from .device import pick_device
     from .images import save_gif, save_grid
     from .samplers import make_sampler, sample
@@ -171,6 +174,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.weights, device=device)
     guide = load_checkpoint(args.guide, device=device).model if args.guide else None
     context = parse_context(args, ckpt.label_names, ckpt.model.config.context_dim)
+    if context is None and guide is None and ckpt.label_shares is not None:
+        context = draw_labels(ckpt.label_shares, args.n, seed=args.seed)
+        counts = ", ".join(f"{name} {int(k)}" for name, k in zip(ckpt.label_names, context.sum(0)) if k)
+        print(f"labels drawn in the training data's class mix ({counts}); --label NAME picks one, "
+              f"--context {','.join(['0'] * len(ckpt.label_names))} samples without context")
     guidance = resolve_guidance(args, context)
     sampler = make_sampler(ckpt.schedule, args.method, steps=args.steps, eta=args.eta)
     capture = max(1, len(sampler.timesteps) // 50) if args.gif else 0
@@ -306,8 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     smp = commands.add_parser("sample", help="draw sprites from a checkpoint",
                               description="Sample a grid of images with DDPM, DDIM, DPM-Solver++(2M) or Heun, "
-                                          "optionally conditioned on a label or a mixed context vector, with "
-                                          "classifier-free guidance.")
+                                          "with classifier-free guidance, for one label, a mixed context vector, "
+                                          "or by default labels drawn in the training data's class mix (a "
+                                          "sprite of every kind, as often as the data has them).")
     smp.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "context.pt",
                      help="checkpoint (default: the course's weights/context.pt, from any folder)")
     smp.add_argument("--method", choices=tuple(SAMPLERS), default="ddim", help="sampler (default: ddim)")
@@ -315,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "evaluates the model 2 steps - 1 times; DDPM always uses T)")
     smp.add_argument("--eta", type=float, help="DDIM noise, 0 (deterministic, the default) to 1")
     smp.add_argument("--label", help="one label of the checkpoint's data, e.g. human, non-human, food, spell, "
-                                     "side-facing for the sprites")
-    smp.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food")
+                                     "side-facing for the sprites (default: labels drawn in the data's class mix)")
+    smp.add_argument("--context", help="a context vector, comma-separated, e.g. 1,0,1,0,0 for human + food, "
+                                       "0,0,0,0,0 for none")
     smp.add_argument("--guidance", type=float,
                      help=f"guidance scale w from 0 to {MAX_GUIDANCE:g} (1: none; beyond {MAX_GUIDANCE:g} most pixels "
                           f"saturate): classifier-free with a label or context (default {DEFAULT_GUIDANCE}), "

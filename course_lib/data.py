@@ -49,6 +49,30 @@ def one_hot(labels, num_classes: int) -> torch.Tensor:
     return F.one_hot(torch.as_tensor(labels, dtype=torch.long), num_classes).float()
 
 
+def draw_labels(shares, n: int, seed: int = 0) -> torch.Tensor:
+    """n one-hot labels (n, K) in the class mix `shares` (K shares, one per label, summing to 1): exactly
+    round(n * share) of each label (largest remainders get the rounding), in an order shuffled with `seed`.
+
+    A model trained on labelled data that samples with these labels draws from the whole data distribution,
+        p(x) = sum_c p(c) p(x | c):
+    a label c with the data's frequency p(c), then a sprite of that label. With guidance this is the path the
+    evaluation measures for a context model (labels in the test split's class mix)."""
+    shares = torch.as_tensor(shares, dtype=torch.float64)
+    if shares.ndim != 1 or len(shares) == 0 or not torch.isfinite(shares).all() or (shares < 0).any() \
+            or abs(shares.sum().item() - 1) > 1e-6:
+        raise ValueError(f"shares {shares.tolist()} must be one non-negative share per label, summing to 1")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive number of labels")
+    exact = n * shares
+    counts = exact.floor().long()
+    by_remainder = sorted(range(len(shares)), key=lambda k: (-(exact[k] - counts[k]).item(), k))
+    for k in by_remainder[:n - int(counts.sum())]:
+        counts[k] += 1
+    labels = torch.repeat_interleave(torch.arange(len(shares)), counts)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return one_hot(labels[order], len(shares))
+
+
 def resize_images(images: torch.Tensor, image_size: int) -> torch.Tensor:
     """Resize uint8 (N, C, S, S) images to (N, C, image_size, image_size).
 

@@ -30,12 +30,13 @@ from .viz import loss_curve_figure, save_figure
 def export_weights(result: TrainResult, recipe: Recipe, out_dir: str | Path, dataset: ImageDataset,
                    dtype: torch.dtype = torch.float16) -> list[Path]:
     """Write the EMA weights (out_dir/NAME.pt), the snapshots (NAME_step_XXXXXX.pt) in `dtype`, and the
-    loss curve (NAME_loss.png). Every file carries its configs, the dataset's name, digest and label names,
+    loss curve (NAME_loss.png). Every file carries its configs, the dataset's name, digest, label names and class mix,
     steps and seed, and the dataset's mean image (where sampling starts, `NoiseSchedule.x_T_from_noise`)."""
     out_dir = Path(out_dir)
     x0_mean = dataset.mean_image()
     meta = {"name": recipe.name, "dataset": dataset.name, "dataset_digest": dataset.digest,
-            "label_names": list(dataset.label_names), "seed": recipe.train.seed, "steps": result.steps,
+            "label_names": list(dataset.label_names),
+            "label_shares": dataset.context.mean(0).tolist(), "seed": recipe.train.seed, "steps": result.steps,
             "train": recipe.train.to_dict(), "final_loss": round(result.final_loss, 5),
             "images_per_second": round(result.images_per_second, 1), "train_seconds": round(result.seconds, 1),
             "precision": result.precision}

@@ -20,6 +20,19 @@ def test_round_trip_is_exact(tiny_model, tmp_path):
     assert not ckpt.model.training
 
 
+def test_label_shares_from_the_metadata_or_the_course_sprites(tiny_model, tmp_path):
+    from course_lib import sprites
+
+    def shares(meta):
+        return load_checkpoint(save_checkpoint(tmp_path / "s.pt", tiny_model, ScheduleConfig(), meta=meta)).label_shares
+
+    stored = [0.1, 0.2, 0.3, 0.2, 0.2]
+    assert shares({"label_shares": stored, "label_names": list(sprites.LABEL_NAMES)}) == tuple(stored)
+    assert shares({"label_names": list(sprites.LABEL_NAMES)}) == sprites.CLASS_SHARES
+    assert shares({"label_names": ["a", "b", "c", "d", "e"]}) is None
+    assert shares({}) is None
+
+
 def test_half_precision_storage_casts_back(tiny_model, tmp_path):
     ckpt = load_checkpoint(save_checkpoint(tmp_path / "h.pt", tiny_model, ScheduleConfig(), dtype=torch.float16))
     for k, v in tiny_model.state_dict().items():

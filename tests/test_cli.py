@@ -105,8 +105,11 @@ def cli_grid(tmp_path, weights, *options) -> np.ndarray:
 
 def test_sample_draws_what_a_direct_call_draws(tiny_checkpoint, weak_checkpoint, tmp_path):
     from course_lib.config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE
+    from course_lib.data import draw_labels
+    from course_lib.sprites import CLASS_SHARES
 
-    # the options, and the same settings for a direct call (default guidance: 2 with a context, 2.5 with a guide)
+    # the options, and the same settings for a direct call (default guidance: 2 with a context, 2.5 with a guide;
+    # no label and no guide: labels drawn in the class mix, seeded by --seed)
     cases = [
         (["--steps", 5, "--label", "food", "--n", 4], dict(n=4, steps=5, context=one_hot("food"),
                                                            guidance=DEFAULT_GUIDANCE)),
@@ -114,7 +117,11 @@ def test_sample_draws_what_a_direct_call_draws(tiny_checkpoint, weak_checkpoint,
          dict(n=2, method="ddpm", context=[1, 0, 1, 0, 0], guidance=DEFAULT_GUIDANCE, seed=3)),
         (["--guide", weak_checkpoint, "--steps", 5, "--n", 3, "--nrow", 2],
          dict(n=3, nrow=2, steps=5, guide=weak_checkpoint, guidance=DEFAULT_AUTOGUIDANCE)),
-        (["--steps", 4, "--eta", 0.5, "--n", 2], dict(n=2, steps=4, eta=0.5)),
+        (["--steps", 4, "--eta", 0.5, "--n", 2], dict(n=2, steps=4, eta=0.5, guidance=DEFAULT_GUIDANCE,
+                                                      context=draw_labels(CLASS_SHARES, 2, seed=0))),
+        (["--n", 16, "--seed", 5, "--steps", 3], dict(n=16, seed=5, steps=3, guidance=DEFAULT_GUIDANCE,
+                                        context=draw_labels(CLASS_SHARES, 16, seed=5))),
+        (["--context", "0,0,0,0,0", "--steps", 3, "--n", 2], dict(n=2, steps=3)),
     ]
     for options, settings in cases:
         expected = direct_grid(tmp_path, tiny_checkpoint, **settings)
@@ -122,12 +129,14 @@ def test_sample_draws_what_a_direct_call_draws(tiny_checkpoint, weak_checkpoint,
 
 
 def test_sample_gif_is_the_trajectory_of_the_direct_call(tiny_checkpoint, tmp_path):
+    from course_lib.config import DEFAULT_GUIDANCE
     from course_lib.images import save_gif
 
     gif = tmp_path / "cli.gif"
-    assert main(["sample", "--weights", str(tiny_checkpoint), "--steps", "5", "--n", "2", "--out",
-                 str(tmp_path / "cli.png"), "--gif", str(gif)]) == 0
-    frames = direct_sample(tiny_checkpoint, 2, steps=5, capture_every=1).frames
+    assert main(["sample", "--weights", str(tiny_checkpoint), "--steps", "5", "--n", "2", "--label", "food",
+                 "--out", str(tmp_path / "cli.png"), "--gif", str(gif)]) == 0
+    frames = direct_sample(tiny_checkpoint, 2, steps=5, context=one_hot("food"), guidance=DEFAULT_GUIDANCE,
+                           capture_every=1).frames
     assert len(frames) == 6
     assert gif.read_bytes() == save_gif(frames, tmp_path / "direct.gif").read_bytes()
 
@@ -198,7 +207,6 @@ def error_line(capsys) -> str:
     (["--label", "food", "--guidance", "inf"], r"--guidance inf must lie in \[0, 20\]"),
     (["--label", "food", "--guidance", "1e6"], r"--guidance 1e\+06 must lie in \[0, 20\]"),
     (["--label", "food", "--guidance", "-1"], r"--guidance -1 must lie in \[0, 20\]"),
-    (["--guidance", "3"], "--guidance does nothing without --label, --context or --guide"),
     (["--context", "0,0,0,0,0", "--guidance", "3"], "--guidance does nothing without"),
     (["--n", "1000000000"], "--n 1000000000 is more than 1024 images"),
     (["--device", "bogus"], "--device 'bogus' is not a device; use cpu, cuda, cuda:N or mps"),
@@ -281,6 +289,23 @@ def test_labels_come_from_the_checkpoint(tiny_model, tmp_path, capsys):
     assert main(["sample", "--weights", str(unnamed), "--label", "food", "--steps", "2", "--n", "1",
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown label 'food'; choose one of 0, 1, 2, 3, 4" in capsys.readouterr().err
+
+
+def test_without_a_label_the_labels_follow_the_class_mix(tiny_checkpoint, tiny_model, tmp_path, capsys):
+    from course_lib.checkpoints import save_checkpoint
+    from course_lib.config import ScheduleConfig
+
+    assert main(["sample", "--weights", str(tiny_checkpoint), "--steps", "2", "--n", "16",
+                 "--out", str(tmp_path / "x.png")]) == 0
+    assert "class mix (human 2, non-human 6, food 1, spell 6, side-facing 1)" in capsys.readouterr().out
+    # a checkpoint whose class mix is unknown samples without context, and then --guidance alone does nothing
+    unnamed = save_checkpoint(tmp_path / "unnamed.pt", tiny_model, ScheduleConfig(T=20))
+    assert main(["sample", "--weights", str(unnamed), "--steps", "2", "--n", "2",
+                 "--out", str(tmp_path / "y.png")]) == 0
+    assert "class mix" not in capsys.readouterr().out
+    assert main(["sample", "--weights", str(unnamed), "--steps", "2", "--guidance", "3",
+                 "--out", str(tmp_path / "z.png")]) == 2
+    assert "--guidance does nothing without --label, --context or --guide" in error_line(capsys)
 
 
 def test_sample_missing_weights(tmp_path, capsys):

@@ -45,6 +45,25 @@ def test_batch_subset_and_getitem():
     assert "count" in repr(ds) and "10 images" in repr(ds)
 
 
+@pytest.mark.parametrize("n", [1, 7, 16, 1000])
+def test_drawn_labels_follow_the_class_mix_exactly(n):
+    labels = data.draw_labels(sprites.CLASS_SHARES, n, seed=3)
+    assert labels.shape == (n, 5) and (labels.sum(1) == 1).all()
+    counts = labels.sum(0)
+    assert counts.tolist() == [float(k) for k in sprites.class_counts(n)]
+    assert torch.equal(labels, data.draw_labels(sprites.CLASS_SHARES, n, seed=3))
+    if n >= 16:
+        assert not torch.equal(labels, data.draw_labels(sprites.CLASS_SHARES, n, seed=4))
+
+
+@pytest.mark.parametrize("shares,n,match", [([0.5, 0.6], 4, "summing to 1"), ([1.5, -0.5], 4, "non-negative"),
+                                             ([], 4, "one non-negative share per label"),
+                                             ([0.5, 0.5], 0, "n=0 must be a positive number")])
+def test_bad_label_draws(shares, n, match):
+    with pytest.raises(ValueError, match=match):
+        data.draw_labels(shares, n)
+
+
 def test_sample_batches_reproducible_epoch_wise_and_resumable():
     ds = counting_dataset()
 

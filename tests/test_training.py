@@ -41,7 +41,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(sprites_like, tmp_p
     assert snap.meta["step"] == 2 and snap.meta["dataset_digest"] == "abc"
 
 
-def test_exported_weights_and_snapshots_carry_the_data_mean_image(sprites_like, tmp_path):
+def test_exported_weights_and_snapshots_carry_the_data_mean_image_and_class_mix(sprites_like, tmp_path):
     result = run(sprites_like, tmp_path / "run")
     recipe = Recipe("tiny", MODEL, SCHEDULE, TrainConfig(steps=8, batch_size=8, snapshot_steps=(2, 8)))
     files = export_weights(result, recipe, tmp_path / "weights", sprites_like)
@@ -52,6 +52,7 @@ def test_exported_weights_and_snapshots_carry_the_data_mean_image(sprites_like, 
         assert torch.equal(ckpt.schedule.x0_mean, sprites_like.mean_image()), path.name
         assert ckpt.meta["dataset_digest"] == "abc"
         assert ckpt.label_names == ("a", "b", "c", "d", "e")
+        assert ckpt.label_shares == pytest.approx(sprites_like.context.mean(0).tolist())
         assert ckpt.meta["final_loss"] == round(final_loss(result.losses), 5) == round(result.final_loss, 5)
 
 

@@ -6,11 +6,12 @@
 
 Measures, for the reference (benchmarks/reference.py) and for this project (course_lib: UNet with the
 default ModelConfig, trained by `course_lib.training.train` itself, sampled by `course_lib.samplers.sample`):
-training images/s at the same batch, seconds to sample sprites with DDPM (all T steps) and DDIM (25 steps),
-each in fp32 and in bf16 (unless the CPU emulates bf16) and compared in each model's fastest precision, the
-achieved GFLOP/s (FLOPs from torch.utils.flop_counter) against a measured matmul peak, and the ratios. All
-runs' repeats are interleaved so that a change in machine load hits them alike. The table goes to
-benchmarks/RESULTS.md (written atomically).
+training images/s at the same batch, seconds to sample sprites with DDPM (all T steps) and DDIM (25 steps), and
+the project's seconds at DDPM's quality (the sampler that the committed evaluation report finds within 1.25x
+DDPM's FID with the fewest model evaluations, sampled as the labs do: labels and guidance); each in fp32 and in
+bf16 (unless the CPU emulates bf16) and compared in each model's fastest precision, the achieved GFLOP/s (FLOPs
+from torch.utils.flop_counter) against a measured matmul peak, and the ratios. All runs' repeats are interleaved
+so that a change in machine load hits them alike. The table goes to benchmarks/RESULTS.md (written atomically).
 """
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
-from course_lib.data import ImageDataset
-from course_lib.report import quality_vs_steps, read_report
+from course_lib.data import ImageDataset, draw_labels
+from course_lib.report import FAST_BAR, quality_vs_nfe, quality_vs_steps, read_report
+from course_lib.sprites import CLASS_SHARES
 from course_lib.files import atomic_write
 from course_lib.device import autocast, cpu_name, precision_probe
 from course_lib.model import UNet, count_parameters
@@ -51,6 +53,36 @@ THREADS_NOTE = ("; with other processes on the cores, the threads of one torch p
 KINDS = ("train", "ddpm", "ddim")
 BAR, GOAL = 2.5, 3.0  # speed-ups over the reference: the bar each measurement must reach, and the goal
 REPORT = Path(__file__).resolve().parents[1] / "weights" / "EVALUATION.json"
+
+
+@dataclass(frozen=True)
+class EqualQuality:
+    """The committed report's fastest sampler at FAST_BAR x DDPM's FID on the context model's main path."""
+
+    method: str
+    steps: int
+    nfe: int
+    fid: float
+    ddpm_fid: float
+    guidance: float | None
+
+    def label(self) -> str:
+        return f"{self.method.upper()} {self.steps} steps ({self.nfe} model evaluations)"
+
+
+def equal_quality(report: Path = REPORT, model: str = "context") -> EqualQuality | None:
+    """The sampler with the fewest model evaluations whose FID the report finds within FAST_BAR x DDPM's,
+    None without a report or such a sampler."""
+    if not report.exists():
+        return None
+    q = quality_vs_nfe(report, model)
+    found = [(nfe, method) for method, nfe in q["fewest"].items() if nfe is not None]
+    if not found:
+        return None
+    nfe, method = min(found)
+    curve = q["samplers"][method]
+    i = curve["nfe"].index(nfe)
+    return EqualQuality(method, curve["steps"][i], nfe, curve["fid"][i], q["ddpm_fid"], q["guidance"])
 
 
 @dataclass(frozen=True)
@@ -159,19 +191,24 @@ class ProjectRun:
         self.step, self.seconds, self.model = result.steps, result.seconds, result.ema
         return elapsed
 
-    def sample(self, kind: str, n: int, steps: int) -> float:
+    def sample(self, kind: str, n: int, steps: int, equal: EqualQuality | None = None) -> float:
+        """Time `kind` (ddpm, ddim, or "equal": the sampler of `equal` with labels and its guidance)."""
+        guided = {}
         if kind == "ddpm":  # time `steps` DDPM steps on a schedule of T = steps: each costs what one of 500 does
             sampler = make_sampler(NoiseSchedule(ScheduleConfig(T=steps)), "ddpm")
+        elif kind == "equal":
+            sampler = make_sampler(NoiseSchedule(ScheduleConfig()), equal.method, steps=equal.steps)
+            guided = dict(context=draw_labels(CLASS_SHARES, n), guidance=equal.guidance or 1.0)
         else:
             sampler = make_sampler(NoiseSchedule(ScheduleConfig()), kind, steps=steps)
         with autocast("cpu", self.precision == "bf16"):
-            return timed(sample, self.model, sampler, n, seed=0)
+            return timed(sample, self.model, sampler, n, seed=0, **guided)
 
 
-def measure(settings: Settings, progress: bool = True) -> dict:
+def measure(settings: Settings, progress: bool = True, report: Path = REPORT) -> dict:
     """Run every measurement, each model in fp32 and (unless the CPU emulates it) in bf16; returns the raw
     timings (seconds per repeat) per model and precision, and the machine's state."""
-    s = settings
+    s, equal = settings, equal_quality(report)
     load_before, cpu_before, wall_before = os.getloadavg(), os.times(), time.perf_counter()
     probe = precision_probe("cpu")
     precisions = ["fp32"] + (["bf16"] if probe.speedup >= EMULATED else [])
@@ -183,13 +220,17 @@ def measure(settings: Settings, progress: bool = True) -> dict:
                                                      ProjectRun(s, dataset, Path(tmp) / p, p))]
         jobs = ([(run, "warmup") for run in runs] + [(run, "train") for _ in range(s.repeats) for run in runs]
                 + [(run, "sample-warmup") for run in runs]
-                + [(run, kind) for kind in KINDS[1:] for _ in range(s.sample_repeats) for run in runs])
+                + [(run, kind) for kind in KINDS[1:] for _ in range(s.sample_repeats) for run in runs]
+                + [(run, "equal") for _ in range(s.sample_repeats if equal else 0) for run in runs
+                   if isinstance(run, ProjectRun)])
         times = {run.name: {p: {} for p in precisions} for run in runs}
         for run, kind in tqdm(jobs, desc="bench", unit="job", disable=not progress):
             if kind == "warmup":
                 run.train(s.warmup_steps)
             elif kind == "sample-warmup":
                 run.sample("ddpm", s.n_sample, 2)
+            elif kind == "equal":
+                times[run.name][run.precision].setdefault(kind, []).append(run.sample(kind, s.n_sample, 0, equal))
             else:
                 seconds = run.train(steps[kind]) if kind == "train" else run.sample(kind, s.n_sample, steps[kind])
                 times[run.name][run.precision].setdefault(kind, []).append(seconds)
@@ -199,7 +240,8 @@ def measure(settings: Settings, progress: bool = True) -> dict:
     cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     return {"settings": asdict(s), "peaks": peaks, "times": times, "models": models, "probe": str(probe),
             "threads": torch.get_num_threads(), "load_before": load_before, "load_after": os.getloadavg(),
-            "wall": wall, "cpu_share": cpu / (wall * torch.get_num_threads())}
+            "wall": wall, "cpu_share": cpu / (wall * torch.get_num_threads()),
+            "equal": None if equal is None else asdict(equal)}
 
 
 @dataclass(frozen=True)
@@ -231,8 +273,11 @@ def summarise(raw: dict) -> dict:
             for kind in KINDS[1:]:
                 scale = T / s["ddpm_steps"] if kind == "ddpm" else 1
                 stats[precision][kind] = Stat.of([v * scale for v in times[kind]], False)
+            if "equal" in times:
+                stats[precision]["equal"] = Stat.of(times["equal"], False)
+        kinds = [kind for kind in (*KINDS, "equal") if kind in next(iter(stats.values()))]
         fastest = {kind: (max if kind == "train" else min)(stats, key=lambda p: stats[p][kind].median)
-                   for kind in KINDS}
+                   for kind in kinds}
         best = {kind: stats[p][kind] for kind, p in fastest.items()}
         out[name] = {"by_precision": stats, "precision": fastest, **best,
                      "train_gflops": 3 * m["flops"] * best["train"].median / 1e9,
@@ -280,6 +325,30 @@ def quality_note(report: Path = REPORT) -> str:
     return "; ".join(parts)
 
 
+def equal_quality_rows(raw: dict, summary: dict) -> list[tuple]:
+    """The project's sampler at equal quality (`equal_quality`) against the reference's DDPM and DDIM."""
+    eq, ref, proj = raw["equal"], summary["reference"], summary["project"]
+    if eq is None:
+        return []
+    label = (f"Project at DDPM's quality: {EqualQuality(**eq).label()}, labels and guidance {eq['guidance']}, "
+             f"{raw['settings']['n_sample']} sprites (s), against the reference's")
+    return [compare(f"{label} {name}", ref[kind], proj["equal"], ".2f", False,
+                    (ref["precision"][kind], proj["precision"]["equal"]))
+            for kind, name in (("ddpm", f"DDPM {T}"), ("ddim", f"DDIM {raw['settings']['ddim_steps']}"))]
+
+
+def equal_quality_note(raw: dict) -> str:
+    eq = raw["equal"]
+    if eq is None:
+        return (f"- Equal quality: not measured; the evaluation report ({REPORT.name}) has no sampler within "
+                f"{FAST_BAR:g}x DDPM's FID, or there is no report.")
+    return (f"- Equal quality: from the committed evaluation report, the sampler with the fewest model evaluations "
+            f"whose FID is within {FAST_BAR:g}x DDPM's on the context model's main path: {EqualQuality(**eq).label()}, "
+            f"FID {eq['fid']:.2f} against DDPM's {eq['ddpm_fid']:.2f}. Timed as the labs sample: labels in the "
+            "data's class mix and classifier-free guidance (two model evaluations per step, in one batch); the "
+            "reference's quality is not measured.")
+
+
 def render(raw: dict, summary: dict) -> str:
     """The Markdown report."""
     s, peaks, ref, proj, models = raw["settings"], raw["peaks"], summary["reference"], summary["project"], raw["models"]
@@ -307,6 +376,7 @@ def render(raw: dict, summary: dict) -> str:
         (f"Sampling GFLOP/s (DDPM, {ref['precision']['ddpm']} / {proj['precision']['ddpm']})",
          f"{ref['ddpm_gflops']:.1f}", f"{proj['ddpm_gflops']:.1f}", f"{proj['ddpm_gflops'] / ref['ddpm_gflops']:.2f}",
          ""),
+        *equal_quality_rows(raw, summary),
     ]
     precisions = list(peaks)
     per_precision = [f"| {labels[k]} | " + " | ".join(summary[side]["by_precision"][p][k].cell(fmts[k])
@@ -358,6 +428,7 @@ def render(raw: dict, summary: dict) -> str:
         "training counts forward + backward as 3x the forward.",
         f"- Data: {s['dataset_size']} synthetic 16x16 RGB images held in memory, batched by "
         "`ImageDataset.sample_batches` for both (the timing does not depend on pixel values).",
+        equal_quality_note(raw),
         f"- Quality. Project: {quality_note()}. Reference: not measured; its recipe "
         f"({reference.RECIPE_EPOCHS} epochs of {reference.RECIPE_DATASET} sprites) would take {recipe_hours:.1f} h "
         "at the throughput measured here.",

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -53,7 +55,8 @@ def test_quick_bench_writes_the_table(tmp_path, capsys, monkeypatch, speedup):
                 "| Matmul peak fp32", "| Matmul peak bf16", "| Training batch | 4 | 4 |",
                 "| Parameters |", "| Forward MFLOP per 16x16 image |", "| Training throughput (images/s) |",
                 "| Training GFLOP/s", "| DDPM 500 steps, 2 sprites (s) [2 of 500 steps timed, x250] |",
-                "| DDIM 25 steps, 2 sprites (s) |", "| Sampling GFLOP/s", "Quality. Project:", "make bench"]:
+                "| DDIM 25 steps, 2 sprites (s) |", "| Sampling GFLOP/s", "Quality. Project:", "make bench",
+                "| Project at DDPM's quality: ", "against the reference's DDPM 500 |", "- Equal quality: "]:
         assert row in text, row
     assert "| Parameters | 1.481 M |" in text
     measured_bf16 = speedup >= bench.EMULATED  # a slower but native bf16 is still measured: the fastest is chosen
@@ -61,6 +64,25 @@ def test_quick_bench_writes_the_table(tmp_path, capsys, monkeypatch, speedup):
     header = next(line for line in text.splitlines() if line.startswith("| Measurement | Reference fp32"))
     assert header.count("bf16") == (2 if measured_bf16 else 0)
     for line in text.splitlines():  # each compared row names the precision each side ran in
-        if line.startswith(("| Training throughput", "| DDPM 500", "| DDIM 25")) and "x (best" in line:
+        if line.startswith(("| Training throughput", "| DDPM 500", "| DDIM 25", "| Project at")) and "x (best" in line:
             assert line.count(", fp32") + line.count(", bf16") == 2, line
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_equal_quality_is_the_fewest_evaluations_within_the_bar(tmp_path):
+    def row(sampler, steps, nfe, fid):
+        return {"mode": "cond", "sampler": sampler, "steps": steps, "nfe": nfe, "fid": fid, "fid_sd": None,
+                "guidance": 2.0}
+
+    def report(*runs):
+        path = tmp_path / "EVALUATION.json"
+        path.write_text(json.dumps({"models": {"context": {"runs": [row("ddpm", 500, 500, 10.0), *runs]}},
+                                    "reference": {"floor_fid": 5.0}, "settings": {"n": 10}}))
+        return path
+
+    found = bench.equal_quality(report(row("ddim", 25, 25, 12.0), row("heun", 5, 9, 11.0),
+                                       row("dpmpp2m", 8, 8, 12.4), row("dpmpp2m", 6, 6, 12.6)))
+    assert found == bench.EqualQuality("dpmpp2m", 8, 8, 12.4, 10.0, 2.0)
+    assert found.label() == "DPMPP2M 8 steps (8 model evaluations)"
+    assert bench.equal_quality(report(row("ddim", 25, 25, 12.6))) is None
+    assert bench.equal_quality(tmp_path / "none.json") is None

@@ -208,20 +208,17 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
                       meta=payload.get("meta", {}), path=Path(path))
 
 
-def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint",
-                 keep_fresh: tuple[str, ...] = ()) -> None:
-    """load_state_dict with a message naming missing, unexpected and mis-shaped tensors. keep_fresh: prefixes
-    of the model's own tensors the state may lack, which keep their initial values (a context model started
-    from an unconditional one's weights gets a fresh context MLP)."""
+def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
+    """load_state_dict with a message naming missing, unexpected and mis-shaped tensors."""
     own = model.state_dict()
-    missing = sorted(k for k in set(own) - set(state_dict) if not k.startswith(keep_fresh))
+    missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
     shapes = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         raise ValueError(f"{source} does not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}, "
                          f"shape mismatches {shapes[:5]}; it was trained for another architecture")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()}, strict=not keep_fresh)
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state_dict.items()})
 
 
 def load_course_model(name: str = "context", device: str | torch.device = "cpu") -> Checkpoint:

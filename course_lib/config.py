@@ -132,8 +132,6 @@ class TrainConfig(_Serialisable):
     snapshot_steps: steps after which the EMA weights are also saved, for lab 2's "how samples improve".
     checkpoint_seconds, checkpoint_every: the resumable training state is written every checkpoint_seconds
         and every checkpoint_every steps, whichever comes first (and on Ctrl-C or SIGTERM).
-    init_from: the name of another recipe of the same `make train` (e.g. "unconditional") whose final weights
-        start this run, so that it only has to learn what is new (the context); None starts from scratch.
     """
 
     steps: int = 10000
@@ -150,7 +148,6 @@ class TrainConfig(_Serialisable):
     snapshot_steps: tuple[int, ...] = ()
     checkpoint_seconds: float = 180.0
     checkpoint_every: int = 500
-    init_from: str | None = None
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
@@ -191,7 +188,6 @@ EVALUATION_STEP_COUNTS = (6, 8, 12, 25)
 
 # The course's recipes keep EMA snapshots after 1/30, 1/6 and 1/3 of their steps, so they need 30 steps at least.
 COURSE_MIN_STEPS = 30
-UNCONDITIONAL_STEPS = 8000
 
 
 def course_snapshot_steps(steps: int) -> tuple[int, ...]:
@@ -200,13 +196,6 @@ def course_snapshot_steps(steps: int) -> tuple[int, ...]:
         raise ValueError(f"the course recipes need at least {COURSE_MIN_STEPS} steps (they keep snapshots after "
                          f"1/30, 1/6 and 1/3 of them); got steps={steps}")
     return steps // 30, steps // 6, steps // 3
-
-
-def unconditional_recipe(steps: int = UNCONDITIONAL_STEPS) -> Recipe:
-    """The unconditional model (context_dim=0) meant for labs 1, 2 and 4 (not yet trained by `make train`), trained
-    on the sprites without their labels; EMA snapshots early, after a sixth and after a third of training."""
-    return Recipe(name="unconditional", model=ModelConfig(context_dim=0), schedule=ScheduleConfig(),
-                  train=TrainConfig(steps=steps, p_uncond=0.0, snapshot_steps=course_snapshot_steps(steps)))
 
 
 def course_recipe(steps: int = 9000) -> Recipe:

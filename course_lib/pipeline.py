@@ -105,10 +105,8 @@ def recipe_stage(recipe: Recipe, dataset: ImageDataset, out_dir: str | Path, run
     """Train (resuming if possible), export the weights, record them in the MANIFEST; returns the stage's log row."""
     started = time.perf_counter()
     dataset = dataset_for(recipe, dataset)
-    start = recipe.train.init_from
-    init = load_checkpoint(Path(out_dir) / f"{start}.pt", device=device).model if start else None
     result = train(recipe.model, recipe.schedule, recipe.train, dataset, Path(run_root) / recipe.name, device=device,
-                   progress=progress, name=recipe.name, init=init)
+                   progress=progress, name=recipe.name)
     files = export_weights(result, recipe, out_dir, dataset)
     update_manifest(out_dir, [p for p in files if p.suffix == ".pt"])
     return {"stage": f"diffusion model `{recipe.name}`", "steps": result.steps, "batch": recipe.train.batch_size,

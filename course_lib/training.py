@@ -201,11 +201,9 @@ def train_step(model: UNet, ema: UNet, optimizer: torch.optim.Optimizer, schedul
 
 def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_config: TrainConfig,
           dataset: ImageDataset, run_dir: str | Path, device: str | torch.device = "cpu", progress: bool = True,
-          stop_at: int | None = None, name: str = "model", init: UNet | None = None) -> TrainResult:
+          stop_at: int | None = None, name: str = "model") -> TrainResult:
     """Train (or resume training) a U-Net on `dataset`; the resumable state lives in run_dir/state.pt.
 
-    init: a trained model whose weights start the run (its EMA too); layers it lacks (the context MLP of a
-    model without context) keep their fresh initialisation. A resumed run continues from its state instead.
     stop_at: stop after this step as if interrupted (the state is saved); used to test resuming.
     Raises OSError before the first step when run_dir cannot be written or lacks room for two states (the new
     one is written beside the old), FloatingPointError, before anything is saved, when the loss stops being
@@ -217,9 +215,6 @@ def train(model_config: ModelConfig, schedule_config: ScheduleConfig, train_conf
                "dataset": dataset.name, "dataset_digest": dataset.digest}
     torch.manual_seed(cfg.seed)
     model = UNet(model_config).to(device)
-    if init is not None:
-        fresh = tuple(f"{n}." for n, _ in model.named_children() if getattr(init, n, None) is None)
-        load_weights(model, init.state_dict(), "the initial model", keep_fresh=fresh)
     check_writable(state_path.parent, 2 * state_bytes(model))
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

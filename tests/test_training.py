@@ -280,26 +280,6 @@ def test_a_failed_save_names_the_folder_and_keeps_the_previous_state(sprites_lik
 
 
 
-def test_a_run_started_from_a_model_without_context_keeps_its_weights_and_learns_a_fresh_context_mlp(
-        sprites_like, tmp_path, monkeypatch):
-    cfg = TrainConfig(steps=2, batch_size=8, lr=1e-3, warmup_steps=1, precision="fp32", seed=3)
-    plain = dataclasses.replace(MODEL, context_dim=0)
-    start = train(plain, SCHEDULE, cfg, sprites_like.unlabelled(), tmp_path / "plain", progress=False).ema
-    assert start.context_mlp is None
-    fresh_layers = []
-    original = training.load_weights
-    monkeypatch.setattr(training, "load_weights", lambda model, state, source="checkpoint", keep_fresh=():
-                        fresh_layers.append(keep_fresh) or original(model, state, source, keep_fresh))
-    tiny_step = dataclasses.replace(cfg, steps=1, lr=1e-12)
-    result = train(MODEL, SCHEDULE, tiny_step, sprites_like, tmp_path / "ctx", progress=False, init=start)
-    assert fresh_layers == [("context_mlp.",)]
-    for name, value in start.state_dict().items():   # one step at lr 1e-12: the shared weights are the start's
-        assert torch.allclose(result.ema.state_dict()[name], value, atol=1e-6), name
-    with pytest.raises(ValueError, match="does not fit this model"):
-        train(dataclasses.replace(MODEL, base_channels=16), SCHEDULE, cfg, sprites_like, tmp_path / "wide",
-              progress=False, init=start)
-
-
 def test_unlabelled_data_keeps_the_images_and_drops_the_labels(sprites_like):
     plain = sprites_like.unlabelled()
     assert plain.context_dim == 0 and plain.label_names == () and torch.equal(plain.images, sprites_like.images)

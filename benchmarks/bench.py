@@ -36,7 +36,7 @@ from course_lib.sprites import CLASS_SHARES
 from course_lib.files import atomic_write
 from course_lib.device import autocast, cpu_name, precision_probe
 from course_lib.model import UNet, count_parameters
-from course_lib.samplers import make_sampler, sample
+from course_lib.samplers import SAMPLERS, make_sampler, sample
 from course_lib.schedules import NoiseSchedule
 from course_lib.training import train
 
@@ -67,7 +67,7 @@ class EqualQuality:
     guidance: float | None
 
     def label(self) -> str:
-        return f"{self.method.upper()} {self.steps} steps ({self.nfe} model evaluations)"
+        return f"{SAMPLERS[self.method].title} {self.steps} steps ({self.nfe} model evaluations)"
 
 
 def equal_quality(report: Path = REPORT, model: str = "context") -> EqualQuality | None:

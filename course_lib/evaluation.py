@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from . import sprites
 from .checkpoints import load_checkpoint
-from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, EVALUATION_STEP_COUNTS
+from .config import DEFAULT_AUTOGUIDANCE, DEFAULT_GUIDANCE, EVALUATION_STEP_COUNTS, PROJECT_ROOT
 from .data import load_sprites
 from .device import autocast, describe_machine, module_device, pick_device, use_bf16
 from .features import (IMAGE_SHAPE, INCEPTION_SKIPPED, extract_features, inception_feature_fn,
@@ -115,6 +115,13 @@ def evaluation_runs(labelled: bool, guided: bool, step_counts, T: int) -> list[t
     extra_modes = (["uncond"] if labelled else []) + (["autoguided"] if guided else [])
     return [(main, m, k) for m, k in settings(counts)] + [(mode, m, k) for mode in extra_modes
                                                           for m, k in settings([quick])]
+
+
+def shown_path(path) -> str:
+    """A file as the report names it: relative to the project when inside it, so that a report reads the same
+    whichever folder the project was cloned to."""
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def _checked_paths(weights: dict, guides: dict | None) -> tuple[dict[str, Path], dict[str, Path]]:
@@ -223,7 +230,7 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
         labelled = cfg.context_dim == len(sprites.LABEL_NAMES)
         guide = load_checkpoint(guides[name], device).model if name in guides else None
         main, fast = "cond" if labelled else "uncond", (FAST_METHOD, min(QUICK_STEPS, ckpt.schedule.T))
-        models[name] = entry = {"path": str(path), "context_dim": cfg.context_dim, "T": ckpt.schedule.T,
+        models[name] = entry = {"path": shown_path(path), "context_dim": cfg.context_dim, "T": ckpt.schedule.T,
                                 "mean_image_start": ckpt.schedule.x0_mean is not None, "runs": []}
         for mode, method, steps in evaluation_runs(labelled, guide is not None, step_counts, ckpt.schedule.T):
             t = time.perf_counter()
@@ -239,10 +246,11 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
             run = {"mode": mode, "sampler": method, "steps": steps or nfe, "nfe": nfe,
                    "guidance": w if cond or guided else None, "seeds": row_seeds}
             if guided:
-                run["guide"] = str(guides[name])
+                run["guide"] = shown_path(guides[name])
             run.update(measure(xs, held.context if cond else None))
             if mode == main and (method, steps) == fast:
-                pictures[f"{name}: {method.upper()} {steps}" + (f", labels w={w}" if cond else "")] = (xs[0], run)
+                title = f"{name}: {SAMPLERS[method].title} {steps}" + (f", labels w={w}" if cond else "")
+                pictures[title] = (xs[0], run)
                 if cond:
                     entry["diversity"] = {"sampler": method, "steps": steps, "seed": row_seeds[0], "guidance": w,
                                           "samples": distinct_per_label(net, xs[0], held.context),
@@ -258,8 +266,9 @@ def run_evaluation(weights: dict, feature_net_path, data_dir="data", n: int = 10
     times["total"] = round(time.perf_counter() - started, 1)
     result = {"settings": {"n": n, "seed": seed, "seeds": list(seeds), "side_seeds": min(side_seeds, len(seeds)),
                            "guidance": guidance, "step_counts": list(step_counts), "batch_size": batch_size,
-                           "model_batch": model_batch, "bf16": bf16, "device": str(device), "data_dir": str(data_dir),
-                           "dataset_digest": train.digest, "feature_net": str(feature_net_path),
+                           "model_batch": model_batch, "bf16": bf16, "device": str(device),
+                           "data_dir": shown_path(data_dir),
+                           "dataset_digest": train.digest, "feature_net": shown_path(feature_net_path),
                            "feature_net_meta": net.meta, "torch": torch.__version__,
                            "machine": describe_machine(device)},
               "reference": reference, "memorisation": memorisation, "pixel_art": pixel_art,

@@ -21,7 +21,7 @@ CURVES = "fid_vs_nfe.png"  # the picture of FID against model evaluations, besid
 
 
 def _title(run: dict) -> str:
-    return f"{run['sampler'].upper()}-{run['steps']}"
+    return f"{SAMPLERS[run['sampler']].title}-{run['steps']}"
 
 
 def quality_bars(r: dict) -> dict[str, list[dict]]:
@@ -82,13 +82,13 @@ def nfe_section(r: dict) -> list[str]:
              f"Heun evaluates twice per step, the others once), against DDPM over all T steps. Limit: {FAST_BAR:g} x "
              "DDPM's FID.", "", f"![FID against NFE per model]({CURVES})", "",
              "| model | sampler | fewest NFE within the limit | limit |", "|---|---|---|---|"]
-    lines += [f"| {name} | {m.upper()} | {'none measured' if k is None else k} | {q['limit']:.3f} |"
+    lines += [f"| {name} | {SAMPLERS[m].title} | {'none measured' if k is None else k} | {q['limit']:.3f} |"
               for name, q in curves.items() for m, k in q["fewest"].items()]
     lines += ["", "| model | sampler | steps | NFE | FID | x DDPM |", "|---|---|---|---|---|---|"]
     for name, q in curves.items():
         lines.append(f"| {name} | DDPM | {q['ddpm_steps']} | {q['ddpm_steps']} | "
                      f"{_pm(q['ddpm_fid'], q['ddpm_fid_sd'])} | 1.00 |")
-        lines += [f"| {name} | {m.upper()} | {k} | {e} | {_pm(f, sd)} | {f / q['ddpm_fid']:.2f} |"
+        lines += [f"| {name} | {SAMPLERS[m].title} | {k} | {e} | {_pm(f, sd)} | {f / q['ddpm_fid']:.2f} |"
                   for m, c in q["samplers"].items()
                   for k, e, f, sd in zip(c["steps"], c["nfe"], c["fid"], c["fid_sd"])]
     return lines
@@ -150,7 +150,7 @@ def markdown_report(r: dict) -> str:
                   "|---|---|---|---|---|---|---|" + ("---|" if inc else "") + "---|---|---|---|---|"]
         for run in m["runs"]:
             acc = run.get("class_accuracy", {}).get("all")
-            lines.append(f"| {_context(run)} | {run['sampler'].upper()} | {run['steps']} | {run['nfe']} | "
+            lines.append(f"| {_context(run)} | {SAMPLERS[run['sampler']].title} | {run['steps']} | {run['nfe']} | "
                          f"{', '.join(map(str, run['seeds']))} | {_pm(run['fid'], run['fid_sd'])} | "
                          f"{_pm(run['fid_ratio'], run['fid_ratio_sd'], 2)} |"
                          + (f" {_pm(run['inception_fid'], run['inception_fid_sd'])} |" if inc else "")
@@ -163,7 +163,7 @@ def markdown_report(r: dict) -> str:
                   "all the row's seeds pooled) that the feature net's label head classifies as that label.", "",
                   "| model | sampler | steps | " + " | ".join(sprites.LABEL_NAMES) + " |",
                   "|---|---|---|" + "---|" * len(sprites.LABEL_NAMES)]
-        lines += [f"| {name} | {run['sampler'].upper()} | {run['steps']} | "
+        lines += [f"| {name} | {SAMPLERS[run['sampler']].title} | {run['steps']} | "
                   + " | ".join(f"{run['class_accuracy'][k]:.1%}" if k in run["class_accuracy"] else "-"
                                for k in sprites.LABEL_NAMES) + " |"
                   for name, run in labelled]
@@ -175,10 +175,11 @@ def markdown_report(r: dict) -> str:
                   "that label (test half B, whose labels the samples were drawn with).", "",
                   "| model | samples | label | sprites | templates: samples / data | palettes: samples / data |",
                   "|---|---|---|---|---|---|"]
-        lines += [f"| {name} | {d['sampler'].upper()} {d['steps']}, w={d['guidance']}, seed {d['seed']} | {label} | "
-                  f"{c['sprites']} | {c['template']} / {d['data'][label]['template']} | "
-                  f"{c['palette']} / {d['data'][label]['palette']} |"
-                  for name, d in diverse.items() for label, c in d["samples"].items()]
+        for name, d in diverse.items():
+            samples = f"{SAMPLERS[d['sampler']].title} {d['steps']}, w={d['guidance']}, seed {d['seed']}"
+            lines += [f"| {name} | {samples} | {label} | {c['sprites']} | {c['template']} / "
+                      f"{d['data'][label]['template']} | {c['palette']} / {d['data'][label]['palette']} |"
+                      for label, c in d["samples"].items()]
     lines += ["", "## Pixel-art fidelity", "",
               "Sprites are a few flat colours on an exact white background. Colours: distinct 8-bit RGB colours per "
               f"sprite; binned: the same with each channel cut to value // {COLOUR_BIN} (32 levels), so shades "
@@ -191,7 +192,7 @@ def markdown_report(r: dict) -> str:
               "| source | colours median / mean | binned median / mean | binned x data | exact white | goals |",
               "|---|---|---|---|---|---|"]
     rows = [("held-out sprites (test half B)", px["data"])] + [
-        (f"{name}, {_context(run)}, {run['sampler'].upper()} {run['steps']}", run["pixel_art"])
+        (f"{name}, {_context(run)}, {SAMPLERS[run['sampler']].title} {run['steps']}", run["pixel_art"])
         for name, m in r["models"].items() for run in m["runs"]]
     for source, p in rows:
         white = "-" if p["exact_white"] is None else f"{p['exact_white']:.1%}"

@@ -47,7 +47,10 @@ class StepOutput(NamedTuple):
 class Sampler(ABC):
     """One reverse process over a schedule. Subclasses set `self._timesteps`, the timestep of every model
     evaluation in order (from T-1 down to 0; strictly decreasing except Heun's, which lists a timestep twice),
-    and implement `needs_noise` and `step`; the timesteps are read-only from outside."""
+    and implement `needs_noise` and `step`; the timesteps are read-only from outside. `title`: the method's
+    name as reports and figures print it."""
+
+    title = "sampler"
 
     def __init__(self, schedule: NoiseSchedule):
         self.schedule = schedule
@@ -90,6 +93,8 @@ class DDPMSampler(Sampler):
     and no noise on the last step (t = 0). variance="none" (sigma_t = 0) is the broken variant
     lab 1 shows: the same updates without re-injected noise. DDPM always runs all T steps.
     """
+
+    title = "DDPM"
 
     def __init__(self, schedule: NoiseSchedule, variance: str = "beta"):
         if variance not in DDPM_VARIANCES:
@@ -148,6 +153,8 @@ class DDIMSampler(Sampler):
     so the final step lands on x0_hat). eta = 0 is deterministic; eta = 1 on all T steps is DDPM
     with the posterior variance.
     """
+
+    title = "DDIM"
 
     def __init__(self, schedule: NoiseSchedule, steps: int = 25, eta: float = 0.0):
         if not 0.0 <= float(eta) <= 1.0:
@@ -216,6 +223,8 @@ class DPMSolverPP2MSampler(SecondOrderSampler):
     (below 10 steps) and diffusers (below 15): lambda is steep near t = 0, so that step is long (r ~ 0.25) and 2M
     overshoots (on the course's model it cuts the error at 5 and 10 steps by 40% and 18%)."""
 
+    title = "DPM-Solver++(2M)"
+
     def __init__(self, schedule: NoiseSchedule, steps: int = 25):
         super().__init__(schedule, steps)
         abar = schedule.alpha_bar.tolist()
@@ -248,6 +257,8 @@ class HeunSampler(SecondOrderSampler):
     them; a step alternates predictor and corrector, the corrector's x_t being the predictor's output (as in
     `sample`). Only integer timesteps are evaluated, as Karras et al. do for discrete models: the U-Net would
     run on a fractional t, but it never saw one in training (its time embedding turns 1 radian per timestep)."""
+
+    title = "Heun"
 
     def __init__(self, schedule: NoiseSchedule, steps: int = 25):
         super().__init__(schedule, steps)

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from .files import atomic_write
 from .images import grid_picture
-from .samplers import FINAL_FRAME
+from .samplers import FINAL_FRAME, SAMPLERS
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
@@ -34,19 +35,24 @@ def loss_curve_figure(losses: list[float], title: str = "training loss", window:
 
 
 def fid_vs_nfe_figure(curves: dict[str, dict]) -> Figure:
-    """One panel per model {name: report.quality_vs_nfe(...)}: each sampler's FID against its number of model
-    evaluations (log scale), DDPM over all T steps as a dashed line, its FAST_BAR band (the `limit`) dotted, and
-    the floor (fresh data against fresh data) grey."""
+    """One panel per model {name: report.quality_vs_nfe(...)}: each sampler's FID (mean, with the sd over the
+    sampling seeds as error bars) against its number of model evaluations (log scale), DDPM over all T steps as a
+    dashed line, its FAST_BAR band (the `limit`) dotted, and the floor (fresh data against fresh data) grey."""
     fig = Figure(figsize=(5.2 * len(curves), 3.6), dpi=100)
     axes = fig.subplots(1, len(curves), squeeze=False)[0]
     for ax, (name, q) in zip(axes, curves.items()):
         for method, c in q["samplers"].items():
-            ax.plot(c["nfe"], c["fid"], marker="o", label=method.upper())
+            ax.errorbar(c["nfe"], c["fid"], yerr=[sd or 0.0 for sd in c["fid_sd"]], marker="o", capsize=3,
+                        label=SAMPLERS[method].title)
         ax.axhline(q["ddpm_fid"], color="black", linestyle="--", linewidth=1, label=f"DDPM {q['ddpm_steps']}")
-        ax.axhline(q["limit"], color="black", linestyle=":", linewidth=1, label="limit")
+        ax.axhline(q["limit"], color="black", linestyle=":", linewidth=1,
+                   label=f"limit: {q['limit'] / q['ddpm_fid']:.2f} x DDPM")
         ax.axhline(q["floor"], color="grey", linewidth=1, label="floor")
         missing = f"\nno rows in this report for {', '.join(q['missing'])}" if q.get("missing") else ""
         ax.set(xscale="log", xlabel="model evaluations per sprite (NFE)", ylabel="FID", title=name + missing)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # plain numbers: 5, 10, 20, 50, ...
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

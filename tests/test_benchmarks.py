@@ -83,6 +83,6 @@ def test_equal_quality_is_the_fewest_evaluations_within_the_bar(tmp_path):
     found = bench.equal_quality(report(row("ddim", 25, 25, 12.0), row("heun", 5, 9, 11.0),
                                        row("dpmpp2m", 8, 8, 12.4), row("dpmpp2m", 6, 6, 12.6)))
     assert found == bench.EqualQuality("dpmpp2m", 8, 8, 12.4, 10.0, 2.0)
-    assert found.label() == "DPMPP2M 8 steps (8 model evaluations)"
+    assert found.label() == "DPM-Solver++(2M) 8 steps (8 model evaluations)"
     assert bench.equal_quality(report(row("ddim", 25, 25, 12.6))) is None
     assert bench.equal_quality(tmp_path / "none.json") is None

@@ -10,7 +10,7 @@ from course_lib import evaluation as ev
 from course_lib import report
 from course_lib import viz
 from course_lib.checkpoints import save_checkpoint
-from course_lib.config import ModelConfig, ScheduleConfig
+from course_lib.config import PROJECT_ROOT, WEIGHTS_DIR, ModelConfig, ScheduleConfig
 from course_lib.data import load_sprites
 from course_lib.features import INCEPTION_SKIPPED, save_feature_net
 from course_lib.images import quantize, to_model_space
@@ -221,7 +221,13 @@ def test_fewest_nfe_is_the_first_evaluation_count_within_the_limit():
     assert q["samplers"]["ddim"] == {"nfe": [5, 10, 25], "steps": [5, 10, 25], "fid": [20.0, 13.0, 12.0],
                                      "fid_sd": [None] * 3}
     assert q["limit"] == 12.5 and q["fewest"] == {"ddim": 25, "heun": 9, "dpmpp2m": None} and q["missing"] == []
-    assert "| m | DPMPP2M | none measured | 12.500 |" in "\n".join(report.nfe_section(r))
+    assert "| m | DPM-Solver++(2M) | none measured | 12.500 |" in "\n".join(report.nfe_section(r))
     del r["models"]["m"]["runs"][-1]
     assert report.quality_vs_nfe(r, "m")["missing"] == ["dpmpp2m"]
     assert report.quality_vs_steps(r, "m")["steps"] == [5, 10, 25]
+
+
+def test_the_report_names_project_files_relative_to_the_project_and_others_in_full(tmp_path):
+    assert ev.shown_path(WEIGHTS_DIR / "context.pt") == "weights/context.pt"
+    assert ev.shown_path(PROJECT_ROOT / "data") == "data"
+    assert ev.shown_path(tmp_path / "mine.pt") == str((tmp_path / "mine.pt").resolve())

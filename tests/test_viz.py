@@ -62,9 +62,13 @@ def test_animation_frames_are_titled_by_their_timestep():
 
 
 def test_fid_vs_nfe_figure_draws_each_sampler_and_names_the_missing_ones():
-    q = {"samplers": {"ddim": {"nfe": [6, 25], "fid": [30.0, 20.0]}}, "missing": ["heun"], "ddpm_fid": 18.0,
-         "ddpm_steps": 500, "limit": 22.5, "floor": 9.0}
+    q = {"samplers": {"ddim": {"nfe": [6, 25], "fid": [30.0, 20.0], "fid_sd": [None, 1.0]}}, "missing": ["heun"],
+         "ddpm_fid": 18.0, "ddpm_steps": 500, "limit": 22.5, "floor": 9.0}
     ax = viz.fid_vs_nfe_figure({"m": q, "n": {**q, "missing": []}}).axes
     assert [a.get_title() for a in ax] == ["m\nno rows in this report for heun", "n"]
-    assert list(ax[0].lines[0].get_xdata()) == [6, 25] and list(ax[0].lines[0].get_ydata()) == [30.0, 20.0]
-    assert [line.get_ydata()[0] for line in ax[0].lines[1:]] == [18.0, 22.5, 9.0]  # DDPM, limit, floor
+    assert [c.get_label() for c in ax[0].containers] == ["DDIM"]
+    curve, _, (bars,) = ax[0].containers[0].lines
+    assert list(curve.get_xdata()) == [6, 25] and list(curve.get_ydata()) == [30.0, 20.0]
+    assert [seg[:, 1].tolist() for seg in bars.get_segments()] == [[30.0, 30.0], [19.0, 21.0]]  # sd 1 at NFE 25
+    levels = {line.get_label(): line.get_ydata()[0] for line in ax[0].lines if line.get_label()[0] != "_"}
+    assert levels == {"DDPM 500": 18.0, "limit: 1.25 x DDPM": 22.5, "floor": 9.0}

@@ -279,7 +279,6 @@ def test_a_failed_save_names_the_folder_and_keeps_the_previous_state(sprites_lik
     assert (tmp_path / "state.pt").read_bytes() == before
 
 
-
 def test_unlabelled_data_keeps_the_images_and_drops_the_labels(sprites_like):
     plain = sprites_like.unlabelled()
     assert plain.context_dim == 0 and plain.label_names == () and torch.equal(plain.images, sprites_like.images)

@@ -88,9 +88,9 @@ def block_shape(module: nn.Module, shape: Shape) -> Shape:
         return conv_shape(module.conv2, conv_shape(module.conv1, shape))
     if isinstance(module, Downsample):
         return conv_shape(module, shape)
-    if isinstance(module, Upsample):  # nearest-neighbour doubling, then a conv
-        c, h, w = shape
-        return conv_shape(module.conv, (c, 2 * h, 2 * w))
+    if isinstance(module, Upsample):  # a 3x3 conv (size kept) and a nearest-neighbour doubling
+        c, h, w = conv_shape(module.conv, shape)
+        return c, 2 * h, 2 * w
     raise ValueError(f"unknown block {type(module).__name__}: teach course_lib.anatomy about it")
 
 

@@ -18,6 +18,8 @@ TRAINED_DIR = PROJECT_ROOT / "trained"  # checkpoints of models trained on other
 
 SUPPORTED_IMAGE_SIZES = (16, 28, 32, 64)
 SUPPORTED_CHANNELS = (1, 3)
+# How the up path doubles the resolution (`model.Upsample`).
+UPSAMPLE_ORDERS = ("conv_then_nearest", "nearest_then_conv")
 # "auto": bfloat16 autocast where a timing probe finds it faster than float32 on the device (`device.use_bf16`).
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -52,10 +54,14 @@ class ModelConfig(_Serialisable):
     base_channels, channel_mults: width at each resolution; len(channel_mults) levels,
         the image is halved between levels (16 -> 8 -> 4 for three levels).
     blocks_per_level: residual blocks per level on the way down (one more on the way up).
-    attention_levels: indices of the levels that get a self-attention layer.
+    attention_levels: indices of the levels whose residual blocks get a self-attention layer; the middle
+        block (at the lowest resolution) always has one.
     context_dim: width of the context vector c (5 one-hot labels for the sprites,
         10 for MNIST digits, 0 for none). An all-zeros c means "no context".
     groups: GroupNorm groups. dropout: in the residual blocks.
+    upsample: "conv_then_nearest" runs the up path's 3x3 convolution at the low resolution and then
+        repeats every pixel 2x2 (a quarter of the convolution's work); "nearest_then_conv" repeats first
+        and convolves at the high resolution, as in Ho et al. 2020.
     """
 
     image_size: int = 16
@@ -63,12 +69,20 @@ class ModelConfig(_Serialisable):
     base_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 2)
     blocks_per_level: int = 1
-    attention_levels: tuple[int, ...] = (2,)
+    attention_levels: tuple[int, ...] = ()
     context_dim: int = 5
     groups: int = 8
     dropout: float = 0.0
+    upsample: str = "conv_then_nearest"
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Files written before `upsample` existed all repeated pixels first, then convolved."""
+        return super().from_dict({"upsample": "nearest_then_conv", **d})
 
     def __post_init__(self):
+        if self.upsample not in UPSAMPLE_ORDERS:
+            raise ValueError(f"upsample={self.upsample!r} must be one of {', '.join(map(repr, UPSAMPLE_ORDERS))}")
         if self.image_size not in SUPPORTED_IMAGE_SIZES:
             raise ValueError(f"image_size={self.image_size} is not supported; use one of {SUPPORTED_IMAGE_SIZES}")
         if self.channels not in SUPPORTED_CHANNELS:

@@ -90,13 +90,18 @@ class Downsample(nn.Conv2d):
 
 
 class Upsample(nn.Module):
-    """Double the resolution: nearest-neighbour upsampling, then a 3x3 convolution."""
+    """Double the resolution with a 3x3 convolution and nearest-neighbour upsampling (every pixel repeated
+    2x2). conv_first: convolve at the low resolution, then repeat (a quarter of the work); otherwise repeat,
+    then convolve (Ho et al. 2020)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, conv_first: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv_first = conv_first
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conv_first:
+            return F.interpolate(self.conv(x), scale_factor=2, mode="nearest")
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -140,7 +145,7 @@ class UNet(nn.Module):
                 self.up.append(block(width + skips.pop(), w, level))
                 width = w
             if level > 0:
-                self.up.append(Upsample(width))
+                self.up.append(Upsample(width, conv_first=cfg.upsample == "conv_then_nearest"))
 
         self.norm_out = nn.GroupNorm(groups, width)
         self.conv_out = zero_init(nn.Conv2d(width, cfg.channels, 3, padding=1))

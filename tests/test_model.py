@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from course_lib.config import ModelConfig
-from course_lib.model import ResidualBlock, UNet, timestep_embedding
+from course_lib.model import ResidualBlock, UNet, Upsample, timestep_embedding
 
 
 @pytest.mark.parametrize("size,channels,context_dim,mults", [
@@ -82,6 +82,7 @@ def test_wrong_context_width(tiny_model):
     (dict(image_size=28, channel_mults=(1, 2, 2, 2)), "cannot be halved 3 times"),
     (dict(attention_levels=(5,)), "out of range"),
     (dict(base_channels=12, groups=8), "divisible by groups=8"),
+    (dict(upsample="bilinear"), "upsample='bilinear' must be one of"),
 ])
 def test_bad_model_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -93,3 +94,22 @@ def test_config_round_trip():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown fields"):
         ModelConfig.from_dict({**cfg.to_dict(), "n_feat": 64})
+
+
+def test_config_files_from_before_the_upsample_option_rebuild_the_upsampling_they_were_trained_with():
+    old = {k: v for k, v in ModelConfig().to_dict().items() if k != "upsample"}
+    assert ModelConfig.from_dict(old).upsample == "nearest_then_conv"
+    assert ModelConfig.from_dict(ModelConfig().to_dict()).upsample == ModelConfig().upsample
+
+
+@pytest.mark.parametrize("conv_first", [True, False])
+def test_upsample_doubles_the_size_and_only_conv_first_keeps_two_by_two_blocks(conv_first):
+    torch.manual_seed(0)
+    up = Upsample(4, conv_first=conv_first)
+    x = torch.randn(2, 4, 3, 3)
+    y = up(x)
+    assert y.shape == (2, 4, 6, 6)
+    corner = y[..., ::2, ::2]
+    assert (torch.equal(corner, y[..., 1::2, 1::2]) and torch.equal(corner, y[..., ::2, 1::2])) == conv_first
+    up.conv_first = not conv_first  # the same weights in the other order: equal inside, different at the borders
+    assert not torch.allclose(up(x), y)

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset, draw_labels
-from course_lib.report import FAST_BAR, quality_vs_nfe, quality_vs_steps, read_report
+from course_lib.report import FAST_BAR, FAST_METHOD, quality_vs_nfe, read_report
 from course_lib.sprites import CLASS_SHARES
 from course_lib.files import atomic_write
 from course_lib.device import autocast, cpu_name, precision_probe
@@ -318,8 +318,8 @@ def quality_note(report: Path = REPORT) -> str:
         return f"no evaluation report at {report}"
     parts = []
     for name in read_report(report)["models"]:
-        q = quality_vs_steps(report, name)
-        ddim = dict(zip(q["steps"], q["fid"]))
+        q = quality_vs_nfe(report, name)
+        ddim = dict(zip(*(q["samplers"].get(FAST_METHOD, {}).get(k, []) for k in ("steps", "fid"))))
         fast = f", DDIM 25 steps {ddim[25]:.1f}" if 25 in ddim else ""
         parts.append(f"`{name}`: FID DDPM {q['ddpm_steps']} steps {q['ddpm_fid']:.1f}{fast} (floor {q['floor']:.1f})")
     return "; ".join(parts)

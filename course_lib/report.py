@@ -263,12 +263,3 @@ def quality_vs_nfe(report=None, model: str = "context") -> dict:
             "ddpm_fid_sd": ddpm.get("fid_sd"), "limit": limit, "fewest": fewest,
             "floor": r["reference"]["floor_fid"], "n": r["settings"]["n"], "guidance": ddpm["guidance"]}
 
-
-def quality_vs_steps(report=None, model: str = "context") -> dict:
-    """DDIM's FID against its step count for one model (`quality_vs_nfe`, DDIM's NFE being its steps):
-    {"steps": [ascending], "fid": [mean FIDs over the sampling seeds], "fid_sd": [their sds, None for one seed],
-    "ddpm_steps", "ddpm_fid", "ddpm_fid_sd", "floor", "n", "guidance"}."""
-    q = quality_vs_nfe(report, model)
-    ddim = q["samplers"].get(FAST_METHOD, {"steps": [], "fid": [], "fid_sd": []})
-    return {"steps": ddim["steps"], "fid": ddim["fid"], "fid_sd": ddim["fid_sd"],
-            **{k: q[k] for k in ("ddpm_steps", "ddpm_fid", "ddpm_fid_sd", "floor", "n", "guidance")}}

@@ -196,13 +196,20 @@ def comparison_figure(batches: dict, captions: dict | None = None, nrow: int = 8
     return fig
 
 
-def show_quality_vs_nfe(report, model: str = "context") -> dict[str, list[tuple[int, float]]]:
+def show_quality_vs_nfe(report, model: str = "context", samplers=None) -> dict[str, list[tuple[int, float]]]:
     """Show one model's FID against NFE (`fid_vs_nfe_figure` of `report.quality_vs_nfe`), read from an evaluation
-    report, never recomputed. Returns {sampler: [(nfe, fid), ...]} of what is drawn."""
+    report, never recomputed; samplers: the methods to draw (default: every one the report has) beside DDPM.
+    Returns {sampler: [(nfe, fid), ...]} of what is drawn."""
     from IPython.display import display
 
     from .report import quality_vs_nfe
 
     q = quality_vs_nfe(report, model)
+    if samplers is not None:
+        unknown = sorted(set(samplers) - set(SAMPLERS))
+        if unknown:
+            raise ValueError(f"unknown samplers {unknown}; choose from {sorted(SAMPLERS)}")
+        q = {**q, "samplers": {m: c for m, c in q["samplers"].items() if m in samplers},
+             "missing": [m for m in q["missing"] if m in samplers]}
     display(fid_vs_nfe_figure({model: q}))
     return {method: list(zip(c["nfe"], c["fid"])) for method, c in q["samplers"].items()}

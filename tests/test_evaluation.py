@@ -165,16 +165,17 @@ def test_run_evaluation_end_to_end(data_dir, feature_net, tmp_path, monkeypatch)
     assert np.array_equal(picture[viz.TITLE_PX:viz.TITLE_PX + grid.shape[0] * scale, :grid.shape[1] * scale],
                           grid.repeat(scale, 0).repeat(scale, 1))  # every sprite pixel a whole block, exact colour
 
-    q = report.quality_vs_steps(out.parent / "EVALUATION.json", "context")
+    q = report.quality_vs_nfe(out.parent / "EVALUATION.json", "context")
     ddim = [x for x in context if x["mode"] == "cond" and x["sampler"] == "ddim"]
-    assert q["steps"] == [3, 10] and q["fid"] == [x["fid"] for x in ddim] and q["fid_sd"] == [x["fid_sd"] for x in ddim]
+    assert q["samplers"]["ddim"] == {"nfe": [3, 10], "steps": [3, 10], "fid": [x["fid"] for x in ddim],
+                                     "fid_sd": [x["fid_sd"] for x in ddim]}
     assert (q["ddpm_steps"], q["ddpm_fid"], q["ddpm_fid_sd"], q["floor"], q["n"]) == (
         10, ddpm["fid"], ddpm["fid_sd"], r["reference"]["floor_fid"], 8)
-    assert report.quality_vs_steps(out.parent / "EVALUATION.json", "uncond")["guidance"] is None
+    assert report.quality_vs_nfe(out.parent / "EVALUATION.json", "uncond")["guidance"] is None
     with pytest.raises(ValueError, match="no model 'nothing'"):
-        report.quality_vs_steps(out.parent / "EVALUATION.json", "nothing")
+        report.quality_vs_nfe(out.parent / "EVALUATION.json", "nothing")
     with pytest.raises(FileNotFoundError, match="python -m course_lib evaluate"):
-        report.quality_vs_steps(tmp_path / "nowhere.json")
+        report.quality_vs_nfe(tmp_path / "nowhere.json")
     assert report.read_report(out.parent / "EVALUATION.json") == saved
 
     curve = report.quality_vs_nfe(saved, "context")  # the labelled path: every sampler that takes a step count
@@ -224,7 +225,11 @@ def test_fewest_nfe_is_the_first_evaluation_count_within_the_limit():
     assert "| m | DPM-Solver++(2M) | none measured | 12.500 |" in "\n".join(report.nfe_section(r))
     del r["models"]["m"]["runs"][-1]
     assert report.quality_vs_nfe(r, "m")["missing"] == ["dpmpp2m"]
-    assert report.quality_vs_steps(r, "m")["steps"] == [5, 10, 25]
+    shown = viz.show_quality_vs_nfe(r, "m", samplers=["ddim", "dpmpp2m"])
+    assert shown == {"ddim": [(5, 20.0), (10, 13.0), (25, 12.0)]}
+    assert set(viz.show_quality_vs_nfe(r, "m")) == {"ddim", "heun"}
+    with pytest.raises(ValueError, match=r"unknown samplers \['euler'\]"):
+        viz.show_quality_vs_nfe(r, "m", samplers=["ddim", "euler"])
 
 
 def test_the_report_names_project_files_relative_to_the_project_and_others_in_full(tmp_path):

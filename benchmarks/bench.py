@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from course_lib.config import ModelConfig, ScheduleConfig, TrainConfig
 from course_lib.data import ImageDataset, draw_labels
-from course_lib.report import FAST_BAR, FAST_METHOD, quality_vs_nfe, read_report
+from course_lib.report import FAST_BAR, FAST_METHOD, QUICK_STEPS, quality_vs_nfe, read_report
 from course_lib.sprites import CLASS_SHARES
 from course_lib.files import atomic_write
 from course_lib.device import autocast, cpu_name, precision_probe
@@ -316,11 +316,12 @@ def quality_note(report: Path = REPORT) -> str:
     """The shipped models' quality as the committed evaluation report states it (the bench measures speed only)."""
     if not report.exists():
         return f"no evaluation report at {report}"
-    parts = []
-    for name in read_report(report)["models"]:
-        q = quality_vs_nfe(report, name)
-        ddim = dict(zip(*(q["samplers"].get(FAST_METHOD, {}).get(k, []) for k in ("steps", "fid"))))
-        fast = f", DDIM 25 steps {ddim[25]:.1f}" if 25 in ddim else ""
+    parts, r = [], read_report(report)
+    for name in r["models"]:
+        q = quality_vs_nfe(r, name, [FAST_METHOD])
+        curve = q["samplers"].get(FAST_METHOD, {"steps": [], "fid": []})
+        fid = dict(zip(curve["steps"], curve["fid"])).get(QUICK_STEPS)
+        fast = f", DDIM {QUICK_STEPS} steps {fid:.1f}" if fid is not None else ""
         parts.append(f"`{name}`: FID DDPM {q['ddpm_steps']} steps {q['ddpm_fid']:.1f}{fast} (floor {q['floor']:.1f})")
     return "; ".join(parts)
 

@@ -236,30 +236,34 @@ def nfe_of(run: dict) -> int:
     return run.get("nfe", run["steps"])
 
 
-def quality_vs_nfe(report=None, model: str = "context") -> dict:
-    """FID against the number of model evaluations (NFE) of every sampler, for one model's main mode (labels and
-    guidance for a labelled model), read from a committed EVALUATION.json (default: weights/EVALUATION.json), never
-    recomputed. NFE, not steps, is the cost: Heun evaluates the model twice per step.
+def quality_vs_nfe(report=None, model: str = "context", samplers=None) -> dict:
+    """FID against the number of model evaluations (NFE) of every sampler (or of `samplers`, methods of SAMPLERS),
+    for one model's main mode (labels and guidance for a labelled model), read from a committed EVALUATION.json
+    (default: weights/EVALUATION.json) or its dict, never recomputed. NFE, not steps, is the cost: Heun evaluates
+    the model twice per step.
     Returns {"samplers": {method: {"nfe", "steps", "fid", "fid_sd"}, ascending in NFE, for the samplers that take
     a step count}, "missing" (those samplers without rows in the report), "ddpm_steps", "ddpm_fid",
     "ddpm_fid_sd", "limit" (FAST_BAR x the DDPM FID), "fewest" ({method:
     the fewest NFE whose FID is within the limit, None if none}), "floor", "n", "guidance"}."""
+    wanted = set(SAMPLERS) if samplers is None else set(samplers)
+    if wanted - set(SAMPLERS):
+        raise ValueError(f"unknown samplers {sorted(wanted - set(SAMPLERS))}; choose from {sorted(SAMPLERS)}")
     r = read_report(report)
     if model not in r["models"]:
         raise ValueError(f"{report or 'the report'} has no model {model!r}; it evaluated {sorted(r['models'])}")
     runs = r["models"][model]["runs"]
     main = [run for run in runs if run["mode"] == runs[0]["mode"]]
     ddpm = next(run for run in main if run["sampler"] == REFERENCE_METHOD)
-    samplers = {}
-    for run in sorted((run for run in main if run is not ddpm), key=nfe_of):
-        curve = samplers.setdefault(run["sampler"], {"nfe": [], "steps": [], "fid": [], "fid_sd": []})
+    curves = {}
+    for run in sorted((run for run in main if run is not ddpm and run["sampler"] in wanted), key=nfe_of):
+        curve = curves.setdefault(run["sampler"], {"nfe": [], "steps": [], "fid": [], "fid_sd": []})
         for key, value in (("nfe", nfe_of(run)), ("steps", run["steps"]), ("fid", run["fid"]),
                            ("fid_sd", run.get("fid_sd"))):
             curve[key].append(value)
     limit = FAST_BAR * ddpm["fid"]
-    fewest = {m: next((k for k, f in zip(c["nfe"], c["fid"]) if f <= limit), None) for m, c in samplers.items()}
-    missing = [m for m in SAMPLERS if m not in samplers and m != REFERENCE_METHOD]
-    return {"samplers": samplers, "missing": missing, "ddpm_steps": ddpm["steps"], "ddpm_fid": ddpm["fid"],
+    fewest = {m: next((k for k, f in zip(c["nfe"], c["fid"]) if f <= limit), None) for m, c in curves.items()}
+    missing = [m for m in SAMPLERS if m in wanted and m not in curves and m != REFERENCE_METHOD]
+    return {"samplers": curves, "missing": missing, "ddpm_steps": ddpm["steps"], "ddpm_fid": ddpm["fid"],
             "ddpm_fid_sd": ddpm.get("fid_sd"), "limit": limit, "fewest": fewest,
             "floor": r["reference"]["floor_fid"], "n": r["settings"]["n"], "guidance": ddpm["guidance"]}
 

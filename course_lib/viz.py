@@ -204,12 +204,6 @@ def show_quality_vs_nfe(report, model: str = "context", samplers=None) -> dict[s
 
     from .report import quality_vs_nfe
 
-    q = quality_vs_nfe(report, model)
-    if samplers is not None:
-        unknown = sorted(set(samplers) - set(SAMPLERS))
-        if unknown:
-            raise ValueError(f"unknown samplers {unknown}; choose from {sorted(SAMPLERS)}")
-        q = {**q, "samplers": {m: c for m, c in q["samplers"].items() if m in samplers},
-             "missing": [m for m in q["missing"] if m in samplers]}
+    q = quality_vs_nfe(report, model, samplers)
     display(fid_vs_nfe_figure({model: q}))
     return {method: list(zip(c["nfe"], c["fid"])) for method, c in q["samplers"].items()}
